@@ -1,0 +1,271 @@
+// Package broker assembles a running Spool node: storage, the metadata
+// controller, partition replicas, the Kafka listener and the HTTP gateway.
+// It owns their lifecycle (start in dependency order, stop in reverse) and
+// the reconciler that keeps local replicas in line with the metadata image.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/spool-mq/spool/internal/config"
+	"github.com/spool-mq/spool/internal/controller"
+	"github.com/spool-mq/spool/internal/gateway"
+	"github.com/spool-mq/spool/internal/handlers"
+	"github.com/spool-mq/spool/internal/partition"
+	"github.com/spool-mq/spool/internal/record"
+	"github.com/spool-mq/spool/internal/server"
+	"github.com/spool-mq/spool/internal/storage"
+	"github.com/spool-mq/spool/internal/vfs"
+)
+
+// metadataDirName holds the Raft state inside the data directory. It has no
+// "-<n>" suffix, so the log manager never mistakes it for a partition.
+const metadataDirName = "__cluster_metadata"
+
+// Broker is a running node.
+type Broker struct {
+	cfg     config.Broker
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *brokerMetrics
+
+	ctrl  *controller.Controller
+	store *storage.Manager
+	parts *partition.Manager
+	srv   *server.Server
+	gw    *gateway.Gateway
+
+	kafkaLn net.Listener
+	ready   atomic.Bool
+
+	partOpts    partition.Options
+	reconcileMu sync.Mutex
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// Options are the parts of a broker that are not user configuration.
+type Options struct {
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+	// FS is the filesystem for logs; nil is the real one. Tests inject
+	// failures (a full disk) through it.
+	FS vfs.FS
+}
+
+// Start brings a broker up and returns once it serves Kafka requests. On
+// error everything already started is stopped again.
+func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.NewOS()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	b = &Broker{cfg: cfg, log: logger, reg: prometheus.NewRegistry(), parts: partition.NewManager()}
+	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b.metrics = newBrokerMetrics(b.reg, b.parts)
+	durability := partition.Fsync
+	if cfg.Durability == "periodic-flush" {
+		durability = partition.PeriodicFlush
+	}
+	b.partOpts = partition.Options{Durability: durability, FlushObserver: b.metrics.observeFlush}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+
+	started := time.Now()
+	b.store, err = storage.OpenManager(cfg.DataDir, storage.Options{FS: fs, Logger: logger.With("component", "storage")})
+	if err != nil {
+		return nil, fmt.Errorf("opening data directory %s: %w", cfg.DataDir, err)
+	}
+	logger.Info("logs recovered", "dir", cfg.DataDir, "logs", len(b.store.Logs()), "took", time.Since(started).Round(time.Millisecond))
+
+	if err := controller.CheckMetaProperties(cfg.DataDir, cfg.NodeID); err != nil {
+		return nil, err
+	}
+	voters, err := controller.ParseVoters(cfg.Voters)
+	if err != nil {
+		return nil, fmt.Errorf("controller.quorum.voters: %w", err)
+	}
+	b.ctrl, err = controller.New(controller.Config{
+		NodeID:                   cfg.NodeID,
+		Dir:                      filepath.Join(cfg.DataDir, metadataDirName),
+		BindAddr:                 cfg.ControllerAddr,
+		Voters:                   voters,
+		Logger:                   logger.With("component", "controller"),
+		DefaultPartitions:        cfg.DefaultPartitions,
+		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting controller: %w", err)
+	}
+	if err := b.ctrl.WaitReady(ctx); err != nil {
+		return nil, fmt.Errorf("waiting for the metadata quorum: %w", err)
+	}
+
+	b.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
+	if err != nil {
+		return nil, fmt.Errorf("kafka listener: %w", err)
+	}
+	host, port, err := advertised(cfg.AdvertisedKafkaAddr, b.kafkaLn.Addr())
+	if err != nil {
+		return nil, err
+	}
+	if err := b.ctrl.RegisterBroker(ctx, controller.BrokerRegistration{ID: cfg.NodeID, Host: host, Port: port}); err != nil {
+		return nil, fmt.Errorf("registering broker: %w", err)
+	}
+	if err := controller.WriteMetaProperties(cfg.DataDir, cfg.NodeID, b.ctrl.Image().ClusterID); err != nil {
+		return nil, err
+	}
+	b.syncReplicas()
+
+	h := handlers.New(handlers.Deps{
+		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store,
+		Decoder: record.NewDecoder(), Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
+	})
+	b.srv = server.New(server.Config{MaxRequestBytes: cfg.MaxRequestBytes, MaxConnections: cfg.MaxConnections},
+		h, logger.With("component", "kafka"), server.NewMetrics(b.reg))
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	b.goLoop(func() { b.watchMetadata(runCtx) })
+	b.goLoop(func() { b.maintain(runCtx) })
+	b.goLoop(func() {
+		if err := b.srv.Serve(b.kafkaLn); err != nil {
+			logger.Error("kafka listener stopped", "err", err)
+		}
+	})
+
+	if cfg.HTTPAddr != "" {
+		b.gw, err = gateway.Start(cfg.HTTPAddr, b.reg, b.Ready, logger.With("component", "http"))
+		if err != nil {
+			return nil, fmt.Errorf("http listener: %w", err)
+		}
+	}
+	b.ready.Store(true)
+	logger.Info("spool broker started", "node_id", cfg.NodeID, "kafka", b.kafkaLn.Addr().String(),
+		"http", cfg.HTTPAddr, "data_dir", cfg.DataDir, "durability", cfg.Durability, "cluster_id", b.ctrl.Image().ClusterID,
+		"took", time.Since(started).Round(time.Millisecond))
+	return b, nil
+}
+
+// KafkaAddr is the address the Kafka listener is bound to.
+func (b *Broker) KafkaAddr() string { return b.kafkaLn.Addr().String() }
+
+// HTTPAddr is the address the HTTP gateway is bound to ("" if disabled).
+func (b *Broker) HTTPAddr() string {
+	if b.gw == nil {
+		return ""
+	}
+	return b.gw.Addr()
+}
+
+// Ready reports whether the broker serves requests (for /readyz).
+func (b *Broker) Ready() bool { return b.ready.Load() }
+
+// Close stops the broker: listeners first so no new work arrives, then the
+// background loops, then storage (which flushes and checkpoints, so the next
+// start skips recovery), then the controller.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.ready.Store(false)
+		var errs []error
+		if b.gw != nil {
+			errs = append(errs, b.gw.Close())
+		}
+		if b.srv != nil {
+			errs = append(errs, b.srv.Close())
+		} else if b.kafkaLn != nil {
+			errs = append(errs, b.kafkaLn.Close())
+		}
+		if b.cancel != nil {
+			b.cancel()
+		}
+		b.wg.Wait()
+		if b.store != nil {
+			errs = append(errs, b.store.Close())
+		}
+		if b.ctrl != nil {
+			errs = append(errs, b.ctrl.Close())
+		}
+		b.closeErr = errors.Join(errs...)
+		if b.closeErr == nil {
+			b.log.Info("spool broker stopped")
+		}
+	})
+	return b.closeErr
+}
+
+func (b *Broker) goLoop(fn func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+}
+
+// checkDataDir creates the data directory and proves it is writable, so a
+// bad --data-dir fails at startup with a clear message.
+func checkDataDir(dir string) error {
+	if dir == "" {
+		return errors.New("data directory is not set (--data-dir / log.dirs)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("data directory %s cannot be created: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".write-probe-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// advertised picks the host and port clients are told to connect to.
+func advertised(configured string, bound net.Addr) (string, int32, error) {
+	addr := configured
+	if addr == "" {
+		addr = bound.String()
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised listener %q: %w", addr, err)
+	}
+	if portStr == "0" {
+		// Bound to an ephemeral port (tests): advertise the real one.
+		_, portStr, _ = net.SplitHostPort(bound.String())
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "", 0, fmt.Errorf("advertised listener %q has no routable host: set advertised.listeners", addr)
+	}
+	var port int32
+	if _, err := fmt.Sscan(portStr, &port); err != nil {
+		return "", 0, fmt.Errorf("advertised listener %q: bad port", addr)
+	}
+	return host, port, nil
+}

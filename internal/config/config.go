@@ -1,0 +1,478 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Broker is one node's static configuration. Field comments give the Kafka
+// property name each field is set from; Set is the one place that maps
+// names onto fields, so the properties file, SPOOL_* variables and flags
+// cannot drift apart.
+type Broker struct {
+	// NodeID (node.id) identifies this node in the cluster and the quorum.
+	NodeID int32
+	// DataDir (log.dirs) holds partition logs and the metadata log. Spool
+	// uses a single directory; a comma-separated list is rejected.
+	DataDir string
+	// KafkaAddr (listeners) is the host:port the Kafka listener binds.
+	// A "PLAINTEXT://" prefix is accepted and dropped.
+	KafkaAddr string
+	// AdvertisedKafkaAddr (advertised.listeners) is the host:port clients
+	// are told to connect to. Empty means KafkaAddr, which must then name
+	// a routable host (not empty, 0.0.0.0 or ::).
+	AdvertisedKafkaAddr string
+	// HTTPAddr (http.addr) serves /metrics, /livez, /readyz and the REST
+	// gateway. Empty disables the HTTP listener.
+	HTTPAddr string
+	// ControllerAddr (controller.listener) is the Raft transport address.
+	ControllerAddr string
+	// Voters (controller.quorum.voters) lists the metadata quorum as
+	// "id@host:port,...". Empty means this node alone.
+	Voters string
+	// LogLevel (log.level) is debug, info, warn or error.
+	LogLevel string
+	// LogFormat (log.format) is text or json.
+	LogFormat string
+	// AutoCreateTopics (auto.create.topics.enable) lets Metadata and
+	// Produce requests create missing topics with the defaults below.
+	AutoCreateTopics bool
+	// DefaultPartitions (num.partitions) for auto-created topics and
+	// CreateTopics requests that leave the count at -1.
+	DefaultPartitions int32
+	// DefaultReplicationFactor (default.replication.factor), likewise.
+	DefaultReplicationFactor int16
+	// MaxRequestBytes (socket.request.max.bytes) bounds one request frame.
+	MaxRequestBytes int32
+	// MaxConnections (max.connections) bounds open client connections.
+	MaxConnections int
+	// Durability (log.durability) is DurabilityFsync (a write is
+	// acknowledged after it is fsynced; concurrent producers share one
+	// fsync) or DurabilityPeriodicFlush (acknowledged after the write;
+	// fsync every FlushIntervalMs, so a power loss can lose that window).
+	Durability string
+	// FlushIntervalMs (log.flush.interval.ms) is the periodic-flush period.
+	FlushIntervalMs int64
+	// RetentionCheckIntervalMs (log.retention.check.interval.ms) is how
+	// often retention deletes expired segments.
+	RetentionCheckIntervalMs int64
+	// CheckpointIntervalMs (log.flush.offset.checkpoint.interval.ms) is
+	// how often the recovery point is checkpointed, bounding recovery work.
+	CheckpointIntervalMs int64
+	// TopicDefaults are broker-level defaults for topic configs, keyed by
+	// the TOPIC config name (retention.ms) although they are set through
+	// the broker name (log.retention.ms). Pass it to ResolveTopicConfig.
+	TopicDefaults map[string]string
+}
+
+// Durability modes for log.durability.
+const (
+	DurabilityFsync         = "fsync"
+	DurabilityPeriodicFlush = "periodic-flush"
+)
+
+// Default returns the configuration of a single-node cluster on localhost.
+func Default() Broker {
+	return Broker{
+		NodeID:                   1,
+		DataDir:                  "./spool-data",
+		KafkaAddr:                "127.0.0.1:9092",
+		HTTPAddr:                 "127.0.0.1:8080",
+		ControllerAddr:           "127.0.0.1:9093",
+		LogLevel:                 "info",
+		LogFormat:                "text",
+		AutoCreateTopics:         true,
+		DefaultPartitions:        1,
+		DefaultReplicationFactor: 1,
+		MaxRequestBytes:          100 << 20,
+		MaxConnections:           10000,
+		Durability:               DurabilityFsync,
+		FlushIntervalMs:          1000,
+		RetentionCheckIntervalMs: 300000,
+		CheckpointIntervalMs:     60000,
+	}
+}
+
+// brokerKey binds one property name to a Broker field.
+type brokerKey struct {
+	name, typ, doc string
+	get            func(*Broker) string
+	// set parses and stores v; it only fails when v cannot be parsed.
+	set func(*Broker, string) error
+	// check validates the field's current value.
+	check func(*Broker) error
+}
+
+func int32Key(name, doc string, f func(*Broker) *int32, min int64) brokerKey {
+	return brokerKey{name: name, typ: TypeInt, doc: doc,
+		get: func(b *Broker) string { return strconv.FormatInt(int64(*f(b)), 10) },
+		set: func(b *Broker, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+			if err != nil {
+				return invalid(name, "must be an int, got %q", v)
+			}
+			*f(b) = int32(n)
+			return nil
+		},
+		check: func(b *Broker) error {
+			if n := int64(*f(b)); n < min {
+				return invalid(name, "must be >= %d, got %d", min, n)
+			}
+			return nil
+		},
+	}
+}
+
+func int64Key(name, doc string, f func(*Broker) *int64, min int64) brokerKey {
+	return brokerKey{name: name, typ: TypeLong, doc: doc,
+		get: func(b *Broker) string { return strconv.FormatInt(*f(b), 10) },
+		set: func(b *Broker, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return invalid(name, "must be a long, got %q", v)
+			}
+			*f(b) = n
+			return nil
+		},
+		check: func(b *Broker) error {
+			if n := *f(b); n < min {
+				return invalid(name, "must be >= %d, got %d", min, n)
+			}
+			return nil
+		},
+	}
+}
+
+// stringKey stores v trimmed; check (may be nil) validates it.
+func stringKey(name, doc string, f func(*Broker) *string, check func(name, v string) error) brokerKey {
+	k := brokerKey{name: name, typ: TypeString, doc: doc,
+		get: func(b *Broker) string { return *f(b) },
+		set: func(b *Broker, v string) error { *f(b) = strings.TrimSpace(v); return nil },
+	}
+	k.check = func(b *Broker) error {
+		if check == nil {
+			return nil
+		}
+		return check(name, *f(b))
+	}
+	return k
+}
+
+func enumCheck(allowed ...string) func(name, v string) error {
+	return func(name, v string) error {
+		if msg, ok := oneOf(allowed...)(v); !ok {
+			return invalid(name, "%s", msg)
+		}
+		return nil
+	}
+}
+
+// listenerKey is a host:port setting that also accepts Kafka's
+// "PLAINTEXT://host:port" spelling. Spool has one plaintext listener, so
+// other protocols and lists are rejected rather than half-honoured.
+func listenerKey(name, doc string, f func(*Broker) *string, allowEmpty bool) brokerKey {
+	k := stringKey(name, doc, f, func(name, v string) error {
+		if v == "" && allowEmpty {
+			return nil
+		}
+		return checkHostPort(name, v)
+	})
+	k.set = func(b *Broker, v string) error {
+		v = strings.TrimSpace(v)
+		if strings.Contains(v, ",") {
+			return invalid(name, "Spool has a single listener; got the list %q", v)
+		}
+		if scheme, rest, ok := strings.Cut(v, "://"); ok {
+			if !strings.EqualFold(scheme, "PLAINTEXT") {
+				return invalid(name, "only PLAINTEXT listeners are supported, got %q", v)
+			}
+			v = rest
+		}
+		*f(b) = v
+		return nil
+	}
+	return k
+}
+
+func checkHostPort(name, v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return invalid(name, "must be host:port, got %q", v)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return invalid(name, "port must be 0-65535, got %q", v)
+	}
+	return nil
+}
+
+// checkVoters validates "id@host:port,..." syntax; the controller checks
+// the rest (duplicates, reachability).
+func checkVoters(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		id, addr, ok := strings.Cut(item, "@")
+		if !ok {
+			return invalid(name, "entries must be id@host:port, got %q", item)
+		}
+		if n, err := strconv.ParseInt(id, 10, 32); err != nil || n < 0 {
+			return invalid(name, "voter id must be a non-negative int, got %q", item)
+		}
+		if err := checkHostPort(name, addr); err != nil {
+			return invalid(name, "voter address must be host:port, got %q", item)
+		}
+	}
+	return nil
+}
+
+// brokerKeys lists every broker-level property backed by a struct field,
+// sorted by name. Topic-config defaults (log.retention.ms, ...) are handled
+// through the topic table's BrokerSynonym instead.
+var brokerKeys = func() []brokerKey {
+	keys := []brokerKey{
+		int32Key("node.id", "This node's id, unique in the cluster.", func(b *Broker) *int32 { return &b.NodeID }, 0),
+		stringKey("log.dirs", "Directory for partition logs and metadata (a single directory).", func(b *Broker) *string { return &b.DataDir },
+			func(name, v string) error {
+				if v == "" {
+					return invalid(name, "must not be empty")
+				}
+				if strings.Contains(v, ",") {
+					return invalid(name, "Spool uses a single data directory, got the list %q", v)
+				}
+				return nil
+			}),
+		listenerKey("listeners", "host:port the Kafka listener binds (PLAINTEXT:// prefix accepted).", func(b *Broker) *string { return &b.KafkaAddr }, false),
+		listenerKey("advertised.listeners", "host:port clients are told to connect to; empty means listeners.", func(b *Broker) *string { return &b.AdvertisedKafkaAddr }, true),
+		listenerKey("http.addr", "host:port for HTTP (/metrics, /livez, /readyz, REST); empty disables.", func(b *Broker) *string { return &b.HTTPAddr }, true),
+		listenerKey("controller.listener", "host:port of the Raft transport for the metadata quorum.", func(b *Broker) *string { return &b.ControllerAddr }, false),
+		stringKey("controller.quorum.voters", "Metadata quorum as id@host:port,...; empty means this node alone.", func(b *Broker) *string { return &b.Voters }, checkVoters),
+		stringKey("log.level", "Log level: debug, info, warn or error.", func(b *Broker) *string { return &b.LogLevel }, enumCheck("debug", "info", "warn", "error")),
+		stringKey("log.format", "Log format: text or json.", func(b *Broker) *string { return &b.LogFormat }, enumCheck("text", "json")),
+		{name: "auto.create.topics.enable", typ: TypeBoolean, doc: "Create missing topics on Metadata/Produce requests.",
+			get: func(b *Broker) string { return strconv.FormatBool(b.AutoCreateTopics) },
+			set: func(b *Broker, v string) error {
+				t, ok := parseBool(v)
+				if !ok {
+					return invalid("auto.create.topics.enable", "must be true or false, got %q", v)
+				}
+				b.AutoCreateTopics = t
+				return nil
+			},
+			check: func(*Broker) error { return nil },
+		},
+		int32Key("num.partitions", "Partition count for auto-created topics and CreateTopics without a count.", func(b *Broker) *int32 { return &b.DefaultPartitions }, 1),
+		{name: "default.replication.factor", typ: TypeShort, doc: "Replication factor for auto-created topics and CreateTopics without one.",
+			get: func(b *Broker) string { return strconv.Itoa(int(b.DefaultReplicationFactor)) },
+			set: func(b *Broker, v string) error {
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 16)
+				if err != nil {
+					return invalid("default.replication.factor", "must be a short, got %q", v)
+				}
+				b.DefaultReplicationFactor = int16(n)
+				return nil
+			},
+			check: func(b *Broker) error {
+				if b.DefaultReplicationFactor < 1 {
+					return invalid("default.replication.factor", "must be >= 1, got %d", b.DefaultReplicationFactor)
+				}
+				return nil
+			},
+		},
+		int32Key("socket.request.max.bytes", "Largest request frame accepted; larger frames close the connection.", func(b *Broker) *int32 { return &b.MaxRequestBytes }, 1),
+		{name: "max.connections", typ: TypeInt, doc: "Most client connections open at once.",
+			get: func(b *Broker) string { return strconv.Itoa(b.MaxConnections) },
+			set: func(b *Broker, v string) error {
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+				if err != nil {
+					return invalid("max.connections", "must be an int, got %q", v)
+				}
+				b.MaxConnections = int(n)
+				return nil
+			},
+			check: func(b *Broker) error {
+				if b.MaxConnections < 1 {
+					return invalid("max.connections", "must be >= 1, got %d", b.MaxConnections)
+				}
+				return nil
+			},
+		},
+		stringKey("log.durability", "fsync: acknowledge after fsync (group commit); periodic-flush: acknowledge after write, fsync every log.flush.interval.ms.",
+			func(b *Broker) *string { return &b.Durability }, enumCheck(DurabilityFsync, DurabilityPeriodicFlush)),
+		int64Key("log.flush.interval.ms", "fsync period in periodic-flush mode.", func(b *Broker) *int64 { return &b.FlushIntervalMs }, 1),
+		int64Key("log.retention.check.interval.ms", "How often retention looks for segments to delete.", func(b *Broker) *int64 { return &b.RetentionCheckIntervalMs }, 1),
+		int64Key("log.flush.offset.checkpoint.interval.ms", "How often the recovery point is checkpointed.", func(b *Broker) *int64 { return &b.CheckpointIntervalMs }, 1),
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
+	return keys
+}()
+
+func lookupBrokerKey(name string) (brokerKey, bool) {
+	for _, k := range brokerKeys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return brokerKey{}, false
+}
+
+// Set assigns one property by its Kafka name: a broker field (node.id,
+// log.dirs, ...) or a broker-level topic default (log.retention.ms, ...),
+// which lands in TopicDefaults under the topic name. The value is checked
+// before anything changes; errors wrap ErrUnknownConfig or
+// ErrInvalidConfigValue.
+func (b *Broker) Set(key, value string) error {
+	if k, ok := lookupBrokerKey(key); ok {
+		next := *b
+		if err := k.set(&next, value); err != nil {
+			return err
+		}
+		if err := k.check(&next); err != nil {
+			return err
+		}
+		*b = next
+		return nil
+	}
+	if d, ok := lookupBrokerSynonym(key); ok {
+		if msg, ok := d.check(value); !ok {
+			return invalid(key, "%s", msg)
+		}
+		if b.TopicDefaults == nil {
+			b.TopicDefaults = make(map[string]string)
+		}
+		b.TopicDefaults[d.Name] = strings.TrimSpace(value)
+		return nil
+	}
+	return unknown(key)
+}
+
+// Get returns a property's current value by its Kafka name, as Set would
+// accept it. Topic defaults not set on the broker report Kafka's default.
+func (b *Broker) Get(key string) (string, bool) {
+	if k, ok := lookupBrokerKey(key); ok {
+		return k.get(b), true
+	}
+	if d, ok := lookupBrokerSynonym(key); ok {
+		if v, ok := b.TopicDefaults[d.Name]; ok {
+			return v, true
+		}
+		return d.Default, true
+	}
+	return "", false
+}
+
+// Validate checks every setting and reports all problems at once (joined),
+// each naming its property, e.g.
+// `log.durability: must be fsync or periodic-flush, got "x"`.
+func (b *Broker) Validate() error {
+	var errs []error
+	for _, k := range brokerKeys {
+		if err := k.check(b); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := b.checkAdvertised(); err != nil {
+		errs = append(errs, err)
+	}
+	names := make([]string, 0, len(b.TopicDefaults))
+	for n := range b.TopicDefaults {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d, ok := LookupTopicConfig(n)
+		if !ok || d.BrokerSynonym == "" {
+			errs = append(errs, fmt.Errorf("TopicDefaults: %w", unknown(n)))
+			continue
+		}
+		if msg, ok := d.check(b.TopicDefaults[n]); !ok {
+			errs = append(errs, invalid(d.BrokerSynonym, "%s", msg))
+		}
+	}
+	if err := checkCompactionLags(b.TopicDefaults["min.compaction.lag.ms"], b.TopicDefaults["max.compaction.lag.ms"]); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// checkAdvertised insists clients get a host they can dial: advertising
+// 0.0.0.0 makes every client fail after bootstrap, far from the cause.
+func (b *Broker) checkAdvertised() error {
+	addr, key := b.AdvertisedKafkaAddr, "advertised.listeners"
+	if addr == "" {
+		addr = b.KafkaAddr
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil // reported by the listeners/advertised.listeners checks
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if b.AdvertisedKafkaAddr == "" {
+			return invalid(key, "listeners binds all interfaces (%q); set advertised.listeners to the host:port clients should use", b.KafkaAddr)
+		}
+		return invalid(key, "must name a host clients can reach, got %q", addr)
+	}
+	return nil
+}
+
+// Property is one broker setting as DescribeConfigs on the broker resource
+// reports it.
+type Property struct {
+	Key       string
+	Value     string
+	Type      string // Type* constant
+	Doc       string
+	IsDefault bool // the value is the built-in default (source DEFAULT_CONFIG, else STATIC_BROKER_CONFIG)
+	// ReadOnly is true for every broker property: Spool has no dynamic
+	// broker configs, so AlterConfigs on a broker must refuse them.
+	ReadOnly  bool
+	Sensitive bool
+}
+
+// Properties lists every broker property, sorted by key, including the
+// broker-level topic defaults.
+func (b *Broker) Properties() []Property {
+	def := Default()
+	var out []Property
+	for _, k := range brokerKeys {
+		v := k.get(b)
+		out = append(out, Property{Key: k.name, Value: v, Type: k.typ, Doc: k.doc, IsDefault: v == k.get(&def), ReadOnly: true})
+	}
+	for _, d := range topicDefs {
+		if d.BrokerSynonym == "" {
+			continue
+		}
+		v, set := b.TopicDefaults[d.Name]
+		if !set {
+			v = d.Default
+		}
+		out = append(out, Property{Key: d.BrokerSynonym, Value: v, Type: d.Type, Doc: "Default for topic config " + d.Name + ": " + d.Doc,
+			IsDefault: !set, ReadOnly: true, Sensitive: d.Sensitive})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// KeyInfo documents one settable property, for flag help and docs.
+type KeyInfo struct {
+	Key     string // Kafka property name
+	Env     string // environment variable that sets it
+	Type    string
+	Default string
+	Doc     string
+}
+
+// Keys lists every property Set accepts, sorted by key.
+func Keys() []KeyInfo {
+	def := Default()
+	var out []KeyInfo
+	for _, p := range def.Properties() {
+		out = append(out, KeyInfo{Key: p.Key, Env: EnvName(p.Key), Type: p.Type, Default: p.Value, Doc: p.Doc})
+	}
+	return out
+}

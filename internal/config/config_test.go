@@ -1,0 +1,278 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	b := Default()
+	if err := b.Validate(); err != nil {
+		t.Fatalf("Default().Validate(): %v", err)
+	}
+	if b.NodeID != 1 || b.DataDir != "./spool-data" || b.KafkaAddr != "127.0.0.1:9092" || b.HTTPAddr != "127.0.0.1:8080" ||
+		b.ControllerAddr != "127.0.0.1:9093" || b.Durability != DurabilityFsync || b.MaxRequestBytes != 100<<20 ||
+		!b.AutoCreateTopics || b.DefaultPartitions != 1 || b.DefaultReplicationFactor != 1 || b.MaxConnections != 10000 ||
+		b.FlushIntervalMs != 1000 || b.RetentionCheckIntervalMs != 300000 || b.CheckpointIntervalMs != 60000 ||
+		b.LogLevel != "info" || b.LogFormat != "text" || b.Voters != "" || b.AdvertisedKafkaAddr != "" {
+		t.Fatalf("unexpected defaults: %+v", b)
+	}
+}
+
+// brokerSetCases has good and bad values for every broker key; the test
+// fails if a key is missing so new keys get validator tests.
+var brokerSetCases = map[string]struct{ good, bad []string }{
+	"advertised.listeners":                    {[]string{"", "kafka1:9092", "PLAINTEXT://kafka1:9092", "[::1]:9092"}, []string{"kafka1", "SSL://kafka1:9093", "a:1,b:2", "h:99999"}},
+	"auto.create.topics.enable":               {[]string{"true", "false", "TRUE"}, []string{"yes", ""}},
+	"controller.listener":                     {[]string{"127.0.0.1:9093", "ctl:0"}, []string{"", "ctl", "ctl:x"}},
+	"controller.quorum.voters":                {[]string{"", "1@a:9093", "1@a:9093,2@b:9093, 3@c:9093"}, []string{"a:9093", "x@a:9093", "-1@a:9093", "1@a", "1@a:9093,"}},
+	"default.replication.factor":              {[]string{"1", "3", "32767"}, []string{"0", "-1", "32768", "three"}},
+	"http.addr":                               {[]string{"", "127.0.0.1:8080", ":8080"}, []string{"8080", "http://x:80"}},
+	"listeners":                               {[]string{"127.0.0.1:9092", "PLAINTEXT://127.0.0.1:9092", "plaintext://h:1", ":9092"}, []string{"", "9092", "SASL_SSL://h:9092", "PLAINTEXT://a:1,CONTROLLER://a:2"}},
+	"log.dirs":                                {[]string{"/var/lib/spool", "./d"}, []string{"", "/a,/b"}},
+	"log.durability":                          {[]string{"fsync", "periodic-flush"}, []string{"x", "", "FSYNC", "periodic"}},
+	"log.flush.interval.ms":                   {[]string{"1", "1000"}, []string{"0", "-1", "1s"}},
+	"log.flush.offset.checkpoint.interval.ms": {[]string{"1", "60000"}, []string{"0", "x"}},
+	"log.format":                              {[]string{"text", "json"}, []string{"yaml", ""}},
+	"log.level":                               {[]string{"debug", "info", "warn", "error"}, []string{"trace", "INFO", ""}},
+	"log.retention.check.interval.ms":         {[]string{"1", "300000"}, []string{"0", "-5"}},
+	"max.connections":                         {[]string{"1", "10000"}, []string{"0", "-1", "lots"}},
+	"node.id":                                 {[]string{"0", "1", "2147483647"}, []string{"-1", "2147483648", "one", ""}},
+	"num.partitions":                          {[]string{"1", "64"}, []string{"0", "-1", "x"}},
+	"socket.request.max.bytes":                {[]string{"1", "104857600"}, []string{"0", "100MB"}},
+}
+
+func TestBrokerSetValidators(t *testing.T) {
+	for _, k := range brokerKeys {
+		tc, ok := brokerSetCases[k.name]
+		if !ok {
+			t.Errorf("%s: no test cases", k.name)
+			continue
+		}
+		for _, v := range tc.good {
+			b := Default()
+			b.AdvertisedKafkaAddr = "kafka1:9092" // keep listeners=:9092 valid
+			if err := b.Set(k.name, v); err != nil {
+				t.Errorf("Set(%s, %q): %v", k.name, v, err)
+				continue
+			}
+			if err := b.Validate(); err != nil {
+				t.Errorf("Set(%s, %q) then Validate: %v", k.name, v, err)
+			}
+		}
+		for _, v := range tc.bad {
+			b := Default()
+			before := b
+			err := b.Set(k.name, v)
+			if !errors.Is(err, ErrInvalidConfigValue) {
+				t.Errorf("Set(%s, %q): got %v, want ErrInvalidConfigValue", k.name, v, err)
+				continue
+			}
+			if !strings.HasPrefix(err.Error(), k.name+": ") {
+				t.Errorf("Set(%s, %q): message %q should start with the key", k.name, v, err)
+			}
+			if got, _ := b.Get(k.name); got != mustGet(t, &before, k.name) {
+				t.Errorf("Set(%s, %q) failed but changed the value to %q", k.name, v, got)
+			}
+		}
+	}
+}
+
+func mustGet(t *testing.T, b *Broker, key string) string {
+	t.Helper()
+	v, ok := b.Get(key)
+	if !ok {
+		t.Fatalf("Get(%q): unknown", key)
+	}
+	return v
+}
+
+func TestSetStoresTypedValues(t *testing.T) {
+	b := Default()
+	for k, v := range map[string]string{
+		"node.id": "7", "log.dirs": "/data", "listeners": "PLAINTEXT://0.0.0.0:9092", "advertised.listeners": "PLAINTEXT://kafka7:9092",
+		"http.addr": "", "auto.create.topics.enable": "false", "num.partitions": "6", "default.replication.factor": "3",
+		"socket.request.max.bytes": "1048576", "max.connections": "50", "log.durability": "periodic-flush", "log.flush.interval.ms": "250",
+	} {
+		if err := b.Set(k, v); err != nil {
+			t.Fatalf("Set(%s, %q): %v", k, v, err)
+		}
+	}
+	if b.NodeID != 7 || b.DataDir != "/data" || b.KafkaAddr != "0.0.0.0:9092" || b.AdvertisedKafkaAddr != "kafka7:9092" ||
+		b.HTTPAddr != "" || b.AutoCreateTopics || b.DefaultPartitions != 6 || b.DefaultReplicationFactor != 3 ||
+		b.MaxRequestBytes != 1<<20 || b.MaxConnections != 50 || b.Durability != DurabilityPeriodicFlush || b.FlushIntervalMs != 250 {
+		t.Fatalf("fields not set: %+v", b)
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSetTopicDefaults(t *testing.T) {
+	b := Default()
+	if err := b.Set("log.retention.ms", "3600000"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set("message.max.bytes", "2097152"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set("min.insync.replicas", "2"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"retention.ms": "3600000", "max.message.bytes": "2097152", "min.insync.replicas": "2"}
+	if len(b.TopicDefaults) != len(want) {
+		t.Fatalf("TopicDefaults = %v, want %v", b.TopicDefaults, want)
+	}
+	for k, v := range want {
+		if b.TopicDefaults[k] != v {
+			t.Errorf("TopicDefaults[%s] = %q, want %q", k, b.TopicDefaults[k], v)
+		}
+	}
+	if v, _ := b.Get("log.retention.ms"); v != "3600000" {
+		t.Errorf("Get(log.retention.ms) = %q", v)
+	}
+	if v, _ := b.Get("log.segment.bytes"); v != "1073741824" {
+		t.Errorf("Get(log.segment.bytes) unset = %q, want Kafka default", v)
+	}
+
+	err := b.Set("log.retention.ms", "-2")
+	if !errors.Is(err, ErrInvalidConfigValue) || !strings.HasPrefix(err.Error(), "log.retention.ms: ") {
+		t.Fatalf("bad broker topic default: %v", err)
+	}
+	if b.TopicDefaults["retention.ms"] != "3600000" {
+		t.Fatal("rejected value was stored")
+	}
+	// The topic-level name is not a broker property.
+	if err := b.Set("retention.ms", "1"); !errors.Is(err, ErrUnknownConfig) {
+		t.Fatalf("Set(retention.ms): %v, want ErrUnknownConfig", err)
+	}
+	tc, err := ResolveTopicConfig(nil, b.TopicDefaults)
+	if err != nil || tc.RetentionMs != 3600000 || tc.MaxMessageBytes != 2097152 || tc.MinInsyncReplicas != 2 {
+		t.Fatalf("resolve with broker defaults: %+v, %v", tc, err)
+	}
+}
+
+func TestSetUnknown(t *testing.T) {
+	b := Default()
+	err := b.Set("num.network.threads", "3")
+	if !errors.Is(err, ErrUnknownConfig) || !strings.Contains(err.Error(), "num.network.threads") {
+		t.Fatalf("got %v", err)
+	}
+	if _, ok := b.Get("num.network.threads"); ok {
+		t.Fatal("Get of unknown key reported ok")
+	}
+}
+
+func TestValidateMessages(t *testing.T) {
+	b := Default()
+	b.Durability = "x"
+	err := b.Validate()
+	if !errors.Is(err, ErrInvalidConfigValue) || err.Error() != `log.durability: must be fsync or periodic-flush, got "x"` {
+		t.Fatalf("got %q", err)
+	}
+
+	// Every problem is reported, not just the first.
+	b = Default()
+	b.NodeID = -1
+	b.LogLevel = "loud"
+	b.DataDir = ""
+	err = b.Validate()
+	for _, key := range []string{"node.id", "log.level", "log.dirs"} {
+		if !strings.Contains(err.Error(), key+":") {
+			t.Errorf("joined error %q does not mention %s", err, key)
+		}
+	}
+
+	// Invalid TopicDefaults set directly on the struct.
+	b = Default()
+	b.TopicDefaults = map[string]string{"segment.ms": "0", "bogus": "1"}
+	err = b.Validate()
+	if !errors.Is(err, ErrInvalidConfigValue) || !errors.Is(err, ErrUnknownConfig) ||
+		!strings.Contains(err.Error(), "log.roll.ms") || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("TopicDefaults errors: %v", err)
+	}
+}
+
+func TestValidateAdvertised(t *testing.T) {
+	cases := []struct {
+		listen, advertised string
+		ok                 bool
+	}{
+		{"127.0.0.1:9092", "", true},
+		{"127.0.0.1:0", "", true},
+		{"0.0.0.0:9092", "", false},
+		{":9092", "", false},
+		{"[::]:9092", "", false},
+		{"0.0.0.0:9092", "kafka1:9092", true},
+		{"0.0.0.0:9092", "0.0.0.0:9092", false},
+		{"127.0.0.1:9092", ":9092", false},
+	}
+	for _, c := range cases {
+		b := Default()
+		b.KafkaAddr, b.AdvertisedKafkaAddr = c.listen, c.advertised
+		err := b.Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("listeners=%q advertised=%q: err=%v, want ok=%v", c.listen, c.advertised, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "advertised.listeners") {
+			t.Errorf("error %q should ask for advertised.listeners", err)
+		}
+	}
+}
+
+func TestProperties(t *testing.T) {
+	b := Default()
+	if err := b.Set("node.id", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set("log.retention.ms", "1000"); err != nil {
+		t.Fatal(err)
+	}
+	props := b.Properties()
+	by := map[string]Property{}
+	for i, p := range props {
+		if i > 0 && props[i-1].Key >= p.Key {
+			t.Fatalf("not sorted at %s", p.Key)
+		}
+		if p.Doc == "" || p.Type == "" || !p.ReadOnly {
+			t.Errorf("%s: incomplete %+v", p.Key, p)
+		}
+		by[p.Key] = p
+	}
+	if p := by["node.id"]; p.Value != "3" || p.IsDefault {
+		t.Errorf("node.id: %+v", p)
+	}
+	if p := by["log.dirs"]; p.Value != "./spool-data" || !p.IsDefault {
+		t.Errorf("log.dirs: %+v", p)
+	}
+	if p := by["log.retention.ms"]; p.Value != "1000" || p.IsDefault {
+		t.Errorf("log.retention.ms: %+v", p)
+	}
+	if p := by["log.segment.bytes"]; p.Value != "1073741824" || !p.IsDefault {
+		t.Errorf("log.segment.bytes: %+v", p)
+	}
+	// Every property listed can be read back and set to its own value.
+	for _, p := range props {
+		if v, ok := b.Get(p.Key); !ok || v != p.Value {
+			t.Errorf("Get(%s) = %q, %v; Properties says %q", p.Key, v, ok, p.Value)
+		}
+		c := Default()
+		if err := c.Set(p.Key, p.Value); err != nil {
+			t.Errorf("Set(%s, own value %q): %v", p.Key, p.Value, err)
+		}
+	}
+}
+
+func TestKeysEnvNamesUnique(t *testing.T) {
+	seen := map[string]string{}
+	for _, k := range Keys() {
+		if other, dup := seen[k.Env]; dup {
+			t.Errorf("%s and %s share env var %s", k.Key, other, k.Env)
+		}
+		seen[k.Env] = k.Key
+	}
+	if EnvName("log.dirs") != "SPOOL_LOG_DIRS" || EnvName("node.id") != "SPOOL_NODE_ID" {
+		t.Fatalf("EnvName: %s %s", EnvName("log.dirs"), EnvName("node.id"))
+	}
+}

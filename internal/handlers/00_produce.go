@@ -1,0 +1,125 @@
+package handlers
+
+// Produce (key 0).
+//
+// Spool accepts v3 and later: v3 introduced record batches (magic v2) and
+// the transactional id; v5 returns the log start offset; v8 per-record
+// errors and an error message; v9 flexible; v10-v11 leader hints for
+// KIP-951; v12 only allows the client to skip a metadata refresh.
+//
+// acks=0 gets no response; if any partition failed, the connection is
+// closed so the producer refreshes its metadata, as Kafka does.
+
+import (
+	"context"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/partition"
+)
+
+func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	acks := req.Acks
+	img := h.image()
+
+	type job struct {
+		p    *partition.Partition
+		data []byte
+		out  *kmsg.ProduceResponseTopicPartition
+	}
+	var jobs []job
+	for _, rt := range req.Topics {
+		t := kmsg.NewProduceResponseTopic()
+		t.Topic = rt.Topic
+		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		resp.Topics = append(resp.Topics, t)
+	}
+	failed := false
+	for ti, rt := range req.Topics {
+		topic := img.Topic(rt.Topic)
+		for pi, rp := range rt.Partitions {
+			out := &resp.Topics[ti].Partitions[pi]
+			*out = kmsg.NewProduceResponseTopicPartition()
+			out.Partition, out.BaseOffset, out.LogAppendTime, out.LogStartOffset = rp.Partition, -1, -1, -1
+			var code int16
+			switch {
+			case acks != 0 && acks != 1 && acks != -1:
+				code = kerr.InvalidRequiredAcks.Code
+			case req.TransactionID != nil:
+				code = kerr.TransactionalIDAuthorizationFailed.Code
+			case topic == nil || rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions):
+				code = kerr.UnknownTopicOrPartition.Code
+			}
+			if code != 0 {
+				out.ErrorCode, failed = code, true
+				continue
+			}
+			p, code := h.localLeader(topic.Name, rp.Partition)
+			if code != 0 {
+				out.ErrorCode, failed = code, true
+				continue
+			}
+			jobs = append(jobs, job{p: p, data: rp.Records, out: out})
+		}
+	}
+
+	run := func(j job) {
+		res, err := j.p.Produce(j.data, acks != 0)
+		if err != nil {
+			j.out.ErrorCode = errorCode(err)
+			if req.Version >= 8 {
+				j.out.ErrorMessage = errorMessage(err)
+			}
+			return
+		}
+		j.out.BaseOffset, j.out.LogAppendTime, j.out.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+	}
+	// Partitions are written in parallel so their fsyncs overlap.
+	if len(jobs) == 1 {
+		run(jobs[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, j := range jobs {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(j) }()
+		}
+		wg.Wait()
+	}
+
+	if acks == 0 {
+		for _, j := range jobs {
+			failed = failed || j.out.ErrorCode != 0
+		}
+		if failed {
+			rc.conn.Conn.Close()
+		}
+		return nil
+	}
+	return resp
+}
+
+// localLeader returns this broker's replica of a partition it leads, or the
+// error code a client should see (NOT_LEADER_OR_FOLLOWER makes it refresh
+// metadata and retry).
+func (h *Handlers) localLeader(topic string, index int32) (*partition.Partition, int16) {
+	p := h.Partitions.Get(topic, index)
+	if p == nil && h.SyncReplicas != nil {
+		// The image may be ahead of the reconciler (a topic just created).
+		h.SyncReplicas()
+		p = h.Partitions.Get(topic, index)
+	}
+	if p == nil {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	t := h.image().Topic(topic)
+	if t == nil || int(index) >= len(t.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	if t.Partitions[index].Leader != h.NodeID {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	return p, 0
+}

@@ -1,0 +1,138 @@
+package handlers
+
+// ListOffsets (key 2).
+//
+// Spool accepts v1 and later (v0 returned lists of segment offsets): v2
+// isolation level; v4 current leader epoch in and the offset's leader epoch
+// out; v6 flexible; v7 max timestamp (-3, KIP-734); v8 earliest local
+// offset (-4, KIP-405), which equals the earliest offset without tiered
+// storage.
+//
+// A timestamp lookup returns the first record whose timestamp is at or
+// after the target: the time index finds the batch, then that one batch's
+// records are decoded to find the record.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/partition"
+	"github.com/spool-mq/spool/internal/record"
+)
+
+// Special ListOffsets timestamps.
+const (
+	listLatest        = -1
+	listEarliest      = -2
+	listMaxTimestamp  = -3
+	listEarliestLocal = -4
+)
+
+var errNoSuchTimestamp = errors.New("no record at or after the timestamp")
+
+func handleListOffsets(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	img := h.image()
+	for _, rt := range req.Topics {
+		ot := kmsg.NewListOffsetsResponseTopic()
+		ot.Topic = rt.Topic
+		topic := img.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			op := kmsg.NewListOffsetsResponseTopicPartition()
+			op.Partition, op.Timestamp, op.Offset, op.LeaderEpoch = rp.Partition, -1, -1, -1
+			if topic == nil || rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions) {
+				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				ot.Partitions = append(ot.Partitions, op)
+				continue
+			}
+			p, code := h.localLeader(topic.Name, rp.Partition)
+			if code == 0 {
+				code = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			}
+			if code != 0 {
+				op.ErrorCode = code
+				ot.Partitions = append(ot.Partitions, op)
+				continue
+			}
+			offset, ts, epoch, err := h.listOffset(p, rp.Timestamp)
+			switch {
+			case errors.Is(err, errNoSuchTimestamp):
+				// Kafka answers "no such record" with offset -1, no error.
+			case err != nil:
+				op.ErrorCode = errorCode(err)
+			default:
+				op.Offset, op.Timestamp, op.LeaderEpoch = offset, ts, epoch
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp
+}
+
+func (h *Handlers) listOffset(p *partition.Partition, ts int64) (offset, timestamp int64, epoch int32, err error) {
+	switch ts {
+	case listLatest:
+		return p.HighWatermark(), -1, p.LeaderEpoch(), nil
+	case listEarliest, listEarliestLocal:
+		return p.LogStartOffset(), -1, -1, nil
+	case listMaxTimestamp:
+		maxTS, batchOffset := p.Log().MaxTimestamp()
+		if batchOffset < 0 || batchOffset >= p.HighWatermark() {
+			return -1, -1, -1, errNoSuchTimestamp
+		}
+		return h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS == maxTS })
+	}
+	if ts < 0 {
+		return 0, 0, 0, kerr.InvalidRequest
+	}
+	batchOffset, _, found, err := p.Log().OffsetForTimestamp(ts)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if !found || batchOffset >= p.HighWatermark() {
+		return -1, -1, -1, errNoSuchTimestamp
+	}
+	return h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS >= ts })
+}
+
+// findRecord decodes the batch at batchOffset and returns the first record
+// that match accepts.
+func (h *Handlers) findRecord(p *partition.Partition, batchOffset int64, match func(int64) bool) (int64, int64, int32, error) {
+	r, err := p.Read(batchOffset, 1, true)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if len(r.Data) == 0 {
+		return -1, -1, -1, errNoSuchTimestamp
+	}
+	hdr, err := record.ParseHeader(r.Data)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if hdr.LogAppendTime() {
+		if match(hdr.MaxTimestamp) {
+			return hdr.BaseOffset, hdr.MaxTimestamp, hdr.PartitionLeaderEpoch, nil
+		}
+		return -1, -1, -1, errNoSuchTimestamp
+	}
+	offset, ts := int64(-1), int64(-1)
+	err = h.Decoder.Records(r.Data[:hdr.Size()], func(rec *kmsg.Record) bool {
+		recTS := hdr.BaseTimestamp + rec.TimestampDelta64
+		if match(recTS) {
+			offset, ts = hdr.BaseOffset+int64(rec.OffsetDelta), recTS
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if offset < 0 {
+		return -1, -1, -1, errNoSuchTimestamp
+	}
+	return offset, ts, hdr.PartitionLeaderEpoch, nil
+}

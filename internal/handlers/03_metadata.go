@@ -1,0 +1,129 @@
+package handlers
+
+// Metadata (key 3).
+//
+// v1 added racks, the controller id and internal flags, and made a null
+// topic list mean "all topics" (v0: an empty list does); v2 cluster id; v4
+// allow_auto_topic_creation; v5 offline replicas; v7 leader epochs; v8-v10
+// authorized operations; v9 flexible; v10 topic ids; v12 lookup by topic id;
+// v13 a top-level error code.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/controller"
+)
+
+func handleMetadata(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	img := h.image()
+
+	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	autoCreate := h.Config.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	if autoCreate && !allTopics {
+		if created := h.autoCreate(ctx, img, req.Topics); created {
+			img = h.image()
+		}
+	}
+
+	for _, b := range img.SortedBrokers() {
+		rb := kmsg.NewMetadataResponseBroker()
+		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	cid := img.ClusterID
+	resp.ClusterID = &cid
+	resp.ControllerID = img.ControllerID
+	if _, ok := img.Brokers[resp.ControllerID]; !ok {
+		resp.ControllerID = h.NodeID
+	}
+
+	if allTopics {
+		for _, t := range img.Topics() {
+			resp.Topics = append(resp.Topics, metadataTopic(img, t))
+		}
+		return resp
+	}
+	for _, rt := range req.Topics {
+		var t *controller.Topic
+		if rt.Topic != nil {
+			t = img.Topic(*rt.Topic)
+		} else {
+			t = img.TopicByID(rt.TopicID)
+		}
+		if t != nil {
+			resp.Topics = append(resp.Topics, metadataTopic(img, t))
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if rt.Topic == nil {
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+		} else if err := controller.ValidateTopicName(*rt.Topic); err != nil {
+			mt.ErrorCode = kerr.InvalidTopicException.Code
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	return resp
+}
+
+// autoCreate creates the requested topics that do not exist yet, as
+// auto.create.topics.enable does in Kafka. Internal (__-prefixed) and
+// invalid names are never auto-created. It reports whether anything was.
+func (h *Handlers) autoCreate(ctx context.Context, img *controller.Image, topics []kmsg.MetadataRequestTopic) bool {
+	var specs []controller.TopicSpec
+	for _, rt := range topics {
+		if rt.Topic == nil || img.Topic(*rt.Topic) != nil || isInternalName(*rt.Topic) {
+			continue
+		}
+		if controller.ValidateTopicName(*rt.Topic) != nil {
+			continue
+		}
+		specs = append(specs, controller.TopicSpec{Name: *rt.Topic, NumPartitions: -1, ReplicationFactor: -1})
+	}
+	if len(specs) == 0 {
+		return false
+	}
+	created := false
+	for i, err := range h.Controller.CreateTopics(ctx, specs, false) {
+		switch {
+		case err == nil:
+			created = true
+			h.Logger.Info("auto-created topic", "topic", specs[i].Name)
+		case !errors.Is(err, controller.ErrTopicExists):
+			h.Logger.Warn("auto-creating topic failed", "topic", specs[i].Name, "err", err)
+		}
+	}
+	if created && h.SyncReplicas != nil {
+		h.SyncReplicas()
+	}
+	return created
+}
+
+func isInternalName(name string) bool { return len(name) >= 2 && name[:2] == "__" }
+
+func metadataTopic(img *controller.Image, t *controller.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic, mt.TopicID, mt.IsInternal = &name, t.ID, t.Internal
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
+		mp.Replicas, mp.ISR = p.Replicas, p.ISR
+		for _, r := range p.Replicas {
+			if b, ok := img.Brokers[r]; !ok || b.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if b, ok := img.Brokers[p.Leader]; !ok || b.Fenced {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/spool-mq/spool/internal/config"
+	"github.com/spool-mq/spool/internal/controller"
+	"github.com/spool-mq/spool/internal/group"
+	"github.com/spool-mq/spool/internal/partition"
+	"github.com/spool-mq/spool/internal/storage"
+)
+
+// errorTable maps Spool's named errors to Kafka error codes. The first match
+// in order wins, so more specific errors come first.
+var errorTable = []struct {
+	err  error
+	code *kerr.Error
+}{
+	// Group errors first: a failed coordinator write wraps its storage
+	// cause, but the client must see the group API's code.
+	{group.ErrNotCoordinator, kerr.NotCoordinator},
+	{group.ErrCoordinatorLoading, kerr.CoordinatorLoadInProgress},
+	{group.ErrRecordTooLarge, kerr.InvalidCommitOffsetSize},
+	{group.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
+	{group.ErrInvalidGroupID, kerr.InvalidGroupID},
+	{group.ErrUnknownMember, kerr.UnknownMemberID},
+	{group.ErrMemberIDRequired, kerr.MemberIDRequired},
+	{group.ErrIllegalGeneration, kerr.IllegalGeneration},
+	{group.ErrRebalanceInProgress, kerr.RebalanceInProgress},
+	{group.ErrFencedInstance, kerr.FencedInstanceID},
+	{group.ErrInconsistentProtocol, kerr.InconsistentGroupProtocol},
+	{group.ErrGroupMaxSize, kerr.GroupMaxSizeReached},
+	{group.ErrInvalidSessionTimeout, kerr.InvalidSessionTimeout},
+	{group.ErrGroupNotFound, kerr.GroupIDNotFound},
+	{group.ErrNonEmptyGroup, kerr.NonEmptyGroup},
+	{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
+	{group.ErrMetadataTooLarge, kerr.OffsetMetadataTooLarge},
+	{storage.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{storage.ErrDiskFull, kerr.KafkaStorageError},
+	{storage.ErrLogFailed, kerr.KafkaStorageError},
+	{storage.ErrClosed, kerr.NotLeaderForPartition},
+	{partition.ErrMessageTooLarge, kerr.MessageTooLarge},
+	{partition.ErrCorruptBatch, kerr.CorruptMessage},
+	{partition.ErrInvalidRecord, kerr.InvalidRecord},
+	{partition.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{partition.ErrTransactionsUnsupported, kerr.TransactionalIDAuthorizationFailed},
+	{controller.ErrTopicExists, kerr.TopicAlreadyExists},
+	{controller.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{controller.ErrUnknownTopicID, kerr.UnknownTopicID},
+	{controller.ErrInvalidTopicName, kerr.InvalidTopicException},
+	{controller.ErrInvalidPartitions, kerr.InvalidPartitions},
+	{controller.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+	{controller.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
+	{controller.ErrNotLeader, kerr.NotController},
+	{controller.ErrInvalidConfig, kerr.InvalidConfig},
+	{config.ErrUnknownConfig, kerr.InvalidConfig},
+	{config.ErrInvalidConfigValue, kerr.InvalidConfig},
+}
+
+// errorCode is the Kafka error code for err (0 for nil).
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.code.Code
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the optional message sent beside an error code.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

@@ -1,0 +1,323 @@
+// Package partition holds the state of one partition replica on this broker:
+// its log, leader epoch, high watermark, idempotent-producer state and the
+// fetchers waiting for new data.
+//
+// Produce validates batches, appends them under the partition lock and then
+// waits for durability outside it, so concurrent producers share fsyncs
+// (group commit). The high watermark is what consumers may read. With RF=1
+// it is the durable end of the log: data becomes visible once it can no
+// longer be lost, never before. Replication (followers, ISR) will move it by
+// follower progress instead; nothing else here changes.
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spool-mq/spool/internal/config"
+	"github.com/spool-mq/spool/internal/record"
+	"github.com/spool-mq/spool/internal/storage"
+)
+
+// Durability says when an acknowledged write is safe.
+type Durability int
+
+const (
+	// Fsync acknowledges only after the data is fsynced (group commit).
+	Fsync Durability = iota
+	// PeriodicFlush acknowledges after the write reaches the OS; a
+	// background loop fsyncs periodically. A power cut can lose the
+	// last interval's acknowledged data.
+	PeriodicFlush
+)
+
+var (
+	// ErrMessageTooLarge means a batch exceeds max.message.bytes.
+	ErrMessageTooLarge = errors.New("record batch larger than max.message.bytes")
+	// ErrCorruptBatch means a batch failed its CRC or structure checks.
+	ErrCorruptBatch = errors.New("corrupt record batch")
+	// ErrInvalidRecord means a batch is well formed but not acceptable
+	// (no records, unsupported attributes).
+	ErrInvalidRecord = errors.New("invalid record batch")
+	// ErrUnsupportedMagic means the batch is an old message format.
+	ErrUnsupportedMagic = errors.New("unsupported message format")
+	// ErrOutOfOrderSequence means an idempotent producer skipped sequences.
+	ErrOutOfOrderSequence = errors.New("out of order sequence number")
+	// ErrInvalidProducerEpoch means an idempotent producer was fenced by a
+	// newer epoch of the same producer id.
+	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	// ErrTransactionsUnsupported means a transactional batch arrived;
+	// transactions are not implemented yet.
+	ErrTransactionsUnsupported = errors.New("transactional batches are not supported yet")
+)
+
+// Options are shared by all partitions of a broker.
+type Options struct {
+	Durability Durability
+	Now        func() time.Time
+	// FlushObserver, if set, is told how long each durable wait took.
+	FlushObserver func(time.Duration)
+}
+
+// Partition is one partition replica. It is safe for concurrent use.
+type Partition struct {
+	tp      storage.TopicPartition
+	topicID [16]byte
+	log     *storage.Log
+	opts    Options
+
+	cfg         atomic.Pointer[config.TopicConfig]
+	leaderEpoch atomic.Int32
+	hwm         atomic.Int64
+
+	// appendMu serializes validation-then-append so producer state and
+	// offsets agree.
+	appendMu  sync.Mutex
+	producers producerTable
+
+	waitMu  sync.Mutex
+	waiters map[chan<- struct{}]struct{}
+}
+
+// New wraps an open log. The high watermark starts at the log end: whatever
+// survived recovery is durable.
+func New(log *storage.Log, topicID [16]byte, cfg config.TopicConfig, leaderEpoch int32, opts Options) *Partition {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &Partition{tp: log.TopicPartition(), topicID: topicID, log: log, opts: opts,
+		producers: make(producerTable), waiters: make(map[chan<- struct{}]struct{})}
+	p.cfg.Store(&cfg)
+	p.leaderEpoch.Store(leaderEpoch)
+	p.hwm.Store(log.LogEndOffset())
+	return p
+}
+
+// TopicPartition names the partition.
+func (p *Partition) TopicPartition() storage.TopicPartition { return p.tp }
+
+// TopicID is the id of the topic this replica belongs to.
+func (p *Partition) TopicID() [16]byte { return p.topicID }
+
+// Log is the underlying log, for administrative reads.
+func (p *Partition) Log() *storage.Log { return p.log }
+
+// Config is the partition's effective topic configuration.
+func (p *Partition) Config() config.TopicConfig { return *p.cfg.Load() }
+
+// SetConfig applies a topic config change.
+func (p *Partition) SetConfig(cfg config.TopicConfig) {
+	p.cfg.Store(&cfg)
+	p.log.SetConfig(LogConfig(cfg))
+}
+
+// LeaderEpoch is the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
+
+// SetLeaderEpoch records a new leader epoch from the metadata image.
+func (p *Partition) SetLeaderEpoch(e int32) { p.leaderEpoch.Store(e) }
+
+// HighWatermark is the end of what consumers may read.
+func (p *Partition) HighWatermark() int64 { return p.hwm.Load() }
+
+// LogStartOffset is the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset is the offset the next record will get.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// LogConfig maps a topic config onto the storage settings it controls.
+func LogConfig(c config.TopicConfig) storage.LogConfig {
+	return storage.LogConfig{
+		SegmentBytes:       c.SegmentBytes,
+		SegmentMs:          c.SegmentMs,
+		RetentionMs:        c.RetentionMs,
+		RetentionBytes:     c.RetentionBytes,
+		IndexIntervalBytes: c.IndexIntervalBytes,
+	}
+}
+
+// ProduceResult is where a produce landed.
+type ProduceResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+}
+
+// Produce validates and appends the batches of one produce request. With
+// waitDurable it returns once the data is durable under the broker's
+// durability mode (acks=1/all); otherwise it returns after the append.
+func (p *Partition) Produce(data []byte, waitDurable bool) (ProduceResult, error) {
+	res := ProduceResult{LogAppendTime: -1}
+	cfg := p.cfg.Load()
+	if len(data) == 0 {
+		return res, fmt.Errorf("%w: no record batches", ErrCorruptBatch)
+	}
+	var appendTime int64 = -1
+	if cfg.LogAppendTime {
+		appendTime = p.opts.Now().UnixMilli()
+	}
+	batches, err := validate(data, cfg.MaxMessageBytes, appendTime)
+	if err != nil {
+		return res, err
+	}
+
+	p.appendMu.Lock()
+	dup, ok, err := p.producers.check(batches)
+	if err != nil || ok {
+		p.appendMu.Unlock()
+		if err != nil {
+			return res, err
+		}
+		// A retried batch already in the log: answer with its offset.
+		res.BaseOffset, res.LogStartOffset = dup, p.log.LogStartOffset()
+		return res, p.awaitDurable(dup, waitDurable)
+	}
+	ar, err := p.log.Append(data, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: p.leaderEpoch.Load()})
+	if err != nil {
+		p.appendMu.Unlock()
+		return res, err
+	}
+	p.producers.record(batches, ar.BaseOffset)
+	p.appendMu.Unlock()
+
+	res.BaseOffset, res.LogAppendTime, res.LogStartOffset = ar.BaseOffset, appendTime, p.log.LogStartOffset()
+	if p.opts.Durability == PeriodicFlush {
+		p.advanceHighWatermark(ar.LastOffset + 1)
+		return res, nil
+	}
+	// In fsync mode data becomes visible only once durable, so even acks=0
+	// writes are flushed here (the connection waits, which is the
+	// backpressure an acks=0 producer gets).
+	return res, p.awaitDurable(ar.LastOffset, true)
+}
+
+// awaitDurable flushes through offset (group commit) and advances the high
+// watermark to what is durable.
+func (p *Partition) awaitDurable(offset int64, wait bool) error {
+	if !wait || p.opts.Durability == PeriodicFlush {
+		return nil
+	}
+	start := time.Now()
+	if err := p.log.Flush(offset + 1); err != nil {
+		return err
+	}
+	if p.opts.FlushObserver != nil {
+		p.opts.FlushObserver(time.Since(start))
+	}
+	p.advanceHighWatermark(p.log.FlushedOffset())
+	return nil
+}
+
+// Flushed tells the partition that a background flush made data durable.
+func (p *Partition) Flushed() { p.advanceHighWatermark(p.log.FlushedOffset()) }
+
+func (p *Partition) advanceHighWatermark(to int64) {
+	for {
+		cur := p.hwm.Load()
+		if to <= cur {
+			return
+		}
+		if p.hwm.CompareAndSwap(cur, to) {
+			break
+		}
+	}
+	p.notify()
+}
+
+// ReadResult is what a fetch gets from one partition.
+type ReadResult struct {
+	Data           []byte
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// Read returns whole batches from offset up to the high watermark.
+func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	hwm := p.hwm.Load()
+	res := ReadResult{HighWatermark: hwm, LogStartOffset: p.log.LogStartOffset()}
+	if offset >= hwm {
+		if offset > p.log.LogEndOffset() || offset < res.LogStartOffset {
+			return res, storage.ErrOffsetOutOfRange
+		}
+		return res, nil
+	}
+	r, err := p.log.Read(offset, hwm, maxBytes, minOne)
+	if err != nil {
+		return res, err
+	}
+	res.Data = r.Data
+	return res, nil
+}
+
+// DeleteRecordsBefore moves the log start offset (DeleteRecords API). The
+// offset may not pass the high watermark; -1 means the high watermark.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	hwm := p.hwm.Load()
+	if offset == -1 {
+		offset = hwm
+	}
+	if offset < 0 || offset > hwm {
+		return 0, storage.ErrOffsetOutOfRange
+	}
+	if err := p.log.DeleteRecordsBefore(offset); err != nil {
+		return 0, err
+	}
+	return p.log.LogStartOffset(), nil
+}
+
+// AddWaiter registers ch to receive a non-blocking signal whenever the
+// high watermark advances; call the returned function to unregister.
+func (p *Partition) AddWaiter(ch chan<- struct{}) (remove func()) {
+	p.waitMu.Lock()
+	p.waiters[ch] = struct{}{}
+	p.waitMu.Unlock()
+	return func() {
+		p.waitMu.Lock()
+		delete(p.waiters, ch)
+		p.waitMu.Unlock()
+	}
+}
+
+func (p *Partition) notify() {
+	p.waitMu.Lock()
+	for ch := range p.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+// validate checks every batch of a produce and returns their headers. It
+// stamps LogAppendTime when appendTime >= 0.
+func validate(data []byte, maxMessageBytes int32, appendTime int64) ([]record.Header, error) {
+	var headers []record.Header
+	for off := 0; off < len(data); {
+		h, err := record.ValidateProduced(data[off:])
+		switch {
+		case errors.Is(err, record.ErrUnsupportedMagic):
+			return nil, fmt.Errorf("%w: %w", ErrUnsupportedMagic, err)
+		case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrTruncated):
+			return nil, fmt.Errorf("%w: %w", ErrCorruptBatch, err)
+		case err != nil:
+			return nil, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
+		}
+		if h.Size() > int(maxMessageBytes) {
+			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, h.Size(), maxMessageBytes)
+		}
+		if h.Transactional() || h.Control() {
+			return nil, ErrTransactionsUnsupported
+		}
+		if appendTime >= 0 {
+			record.SetLogAppendTime(data[off:off+h.Size()], appendTime)
+		}
+		headers = append(headers, h)
+		off += h.Size()
+	}
+	return headers, nil
+}

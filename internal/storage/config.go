@@ -1,0 +1,148 @@
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spool-mq/spool/internal/vfs"
+)
+
+// TopicPartition names a partition log. Its directory is
+// "<topic>-<partition>".
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// String is the log's directory name.
+func (tp TopicPartition) String() string {
+	return tp.Topic + "-" + strconv.FormatInt(int64(tp.Partition), 10)
+}
+
+// validate rejects names that are not legal Kafka topic names (ASCII
+// letters, digits, '.', '_', '-'; at most 249), which also keeps a name
+// from escaping the data directory or breaking the checkpoint format.
+func (tp TopicPartition) validate() error {
+	t := tp.Topic
+	if t == "" || t == "." || t == ".." || len(t) > 249 || tp.Partition < 0 {
+		return fmt.Errorf("%w: %q partition %d", ErrInvalidName, t, tp.Partition)
+	}
+	for _, c := range []byte(t) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q", ErrInvalidName, t)
+		}
+	}
+	return nil
+}
+
+// parseDirName parses "<topic>-<partition>". The partition must be written
+// canonically, so exactly one directory name maps to each TopicPartition.
+func parseDirName(name string) (TopicPartition, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return TopicPartition{}, false
+	}
+	p, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil {
+		return TopicPartition{}, false
+	}
+	tp := TopicPartition{Topic: name[:i], Partition: int32(p)}
+	if tp.String() != name || tp.validate() != nil {
+		return TopicPartition{}, false
+	}
+	return tp, true
+}
+
+// Defaults, as in Kafka.
+const (
+	DefaultSegmentBytes       = 1 << 30
+	DefaultSegmentMs          = 7 * 24 * 60 * 60 * 1000
+	DefaultRetentionMs        = 7 * 24 * 60 * 60 * 1000
+	DefaultRetentionBytes     = -1
+	DefaultIndexIntervalBytes = 4096
+)
+
+// maxSegmentBytes keeps positions within the uint32 index field with room
+// for the position check arithmetic.
+const maxSegmentBytes = math.MaxInt32
+
+// LogConfig is the per-topic storage configuration.
+type LogConfig struct {
+	// SegmentBytes: roll when the active segment would grow past this.
+	// A single append larger than this still goes into one (new) segment.
+	SegmentBytes int64
+	// SegmentMs: roll when the active segment's first batch was appended
+	// this long ago.
+	SegmentMs int64
+	// RetentionMs: delete segments whose largest timestamp is older than
+	// this; -1 keeps them forever. 0 is honoured (delete everything not in
+	// the active segment), so do not pass a zero LogConfig: start from
+	// DefaultLogConfig.
+	RetentionMs int64
+	// RetentionBytes: delete the oldest segments while the log stays at or
+	// above this size without them; -1 is unlimited.
+	RetentionBytes int64
+	// IndexIntervalBytes is the spacing of offset-index entries.
+	IndexIntervalBytes int32
+}
+
+// DefaultLogConfig is Kafka's default topic storage configuration.
+func DefaultLogConfig() LogConfig {
+	return LogConfig{
+		SegmentBytes:       DefaultSegmentBytes,
+		SegmentMs:          DefaultSegmentMs,
+		RetentionMs:        DefaultRetentionMs,
+		RetentionBytes:     DefaultRetentionBytes,
+		IndexIntervalBytes: DefaultIndexIntervalBytes,
+	}
+}
+
+// normalized replaces values that have no meaning with defaults and clamps
+// SegmentBytes to what the index format can address.
+func (c LogConfig) normalized() LogConfig {
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	c.SegmentBytes = min(c.SegmentBytes, maxSegmentBytes)
+	if c.SegmentMs <= 0 {
+		c.SegmentMs = DefaultSegmentMs
+	}
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if c.RetentionMs < -1 {
+		c.RetentionMs = -1
+	}
+	if c.RetentionBytes < -1 {
+		c.RetentionBytes = -1
+	}
+	return c
+}
+
+// Options are the dependencies of a Manager.
+type Options struct {
+	// FS is where logs live; nil means the real filesystem.
+	FS vfs.FS
+	// Logger receives recovery warnings and the like; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for retention and time-based rolls; nil is
+	// time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.FS == nil {
+		o.FS = vfs.NewOS()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
