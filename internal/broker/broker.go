@@ -22,6 +22,7 @@ import (
 	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/gateway"
+	"github.com/spool-mq/spool/internal/group"
 	"github.com/spool-mq/spool/internal/handlers"
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/record"
@@ -41,11 +42,12 @@ type Broker struct {
 	reg     *prometheus.Registry
 	metrics *brokerMetrics
 
-	ctrl  *controller.Controller
-	store *storage.Manager
-	parts *partition.Manager
-	srv   *server.Server
-	gw    *gateway.Gateway
+	ctrl   *controller.Controller
+	store  *storage.Manager
+	parts  *partition.Manager
+	groups *group.Coordinator
+	srv    *server.Server
+	gw     *gateway.Gateway
 
 	kafkaLn net.Listener
 	ready   atomic.Bool
@@ -142,10 +144,25 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	if err := controller.WriteMetaProperties(cfg.DataDir, cfg.NodeID, b.ctrl.Image().ClusterID); err != nil {
 		return nil, err
 	}
+	gcfg := group.DefaultConfig()
+	gcfg.NodeID = cfg.NodeID
+	gcfg.Logger = logger.With("component", "groups")
+	gcfg.NumPartitions = cfg.OffsetsTopicNumPartitions
+	gcfg.ReplicationFactor = cfg.OffsetsTopicReplicationFactor
+	gcfg.MinSessionTimeout = config.Duration(int64(cfg.GroupMinSessionTimeoutMs), time.Millisecond)
+	gcfg.MaxSessionTimeout = config.Duration(int64(cfg.GroupMaxSessionTimeoutMs), time.Millisecond)
+	gcfg.InitialRebalanceDelay = config.Duration(int64(cfg.GroupInitialRebalanceDelayMs), time.Millisecond)
+	gcfg.MaxGroupSize = int(cfg.GroupMaxSize)
+	gcfg.OffsetsRetention = config.Duration(int64(cfg.OffsetsRetentionMinutes), time.Minute)
+	gcfg.OffsetsRetentionCheckInterval = config.Duration(cfg.OffsetsRetentionCheckIntervalMs, time.Millisecond)
+	gcfg.MaxMetadataBytes = int(cfg.OffsetMetadataMaxBytes)
+	if b.groups, err = group.New(gcfg); err != nil {
+		return nil, fmt.Errorf("group coordinator: %w", err)
+	}
 	b.syncReplicas()
 
 	h := handlers.New(handlers.Deps{
-		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store,
+		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store, Groups: b.groups,
 		Decoder: record.NewDecoder(), Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
 	})
 	b.srv = server.New(server.Config{MaxRequestBytes: cfg.MaxRequestBytes, MaxConnections: cfg.MaxConnections},
@@ -207,6 +224,10 @@ func (b *Broker) Close() error {
 			b.cancel()
 		}
 		b.wg.Wait()
+		if b.groups != nil {
+			// Before storage: the coordinator writes through partitions.
+			errs = append(errs, b.groups.Close())
+		}
 		if b.store != nil {
 			errs = append(errs, b.store.Close())
 		}

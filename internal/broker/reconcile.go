@@ -59,6 +59,9 @@ func (b *Broker) syncReplicas() {
 			b.dropReplica(tp)
 		}
 	}
+	if b.groups != nil {
+		b.groups.Reconcile(img, b.parts)
+	}
 }
 
 func (b *Broker) ensureReplica(tp storage.TopicPartition, topicID [16]byte, meta controller.Partition, cfg config.TopicConfig) {

@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Broker is one node's static configuration. Field comments give the Kafka
@@ -63,6 +65,40 @@ type Broker struct {
 	// CheckpointIntervalMs (log.flush.offset.checkpoint.interval.ms) is
 	// how often the recovery point is checkpointed, bounding recovery work.
 	CheckpointIntervalMs int64
+
+	// The consumer group coordinator's settings. They keep Kafka's names
+	// and units so a server.properties written for Kafka means the same
+	// here; Duration converts the counts for the coordinator.
+
+	// OffsetsTopicNumPartitions (offsets.topic.num.partitions) is the
+	// partition count __consumer_offsets is created with. It is read only
+	// when the topic is created: changing it later would move groups.
+	OffsetsTopicNumPartitions int32
+	// OffsetsTopicReplicationFactor (offsets.topic.replication.factor) is
+	// the replication factor __consumer_offsets is created with, capped at
+	// the number of live brokers.
+	OffsetsTopicReplicationFactor int16
+	// GroupMinSessionTimeoutMs and GroupMaxSessionTimeoutMs
+	// (group.min.session.timeout.ms, group.max.session.timeout.ms) bound
+	// the session timeout a member may ask for in JoinGroup.
+	GroupMinSessionTimeoutMs int32
+	GroupMaxSessionTimeoutMs int32
+	// GroupInitialRebalanceDelayMs (group.initial.rebalance.delay.ms) is
+	// how long the first rebalance of an empty group waits for more
+	// members; 0 rebalances at once (useful in tests).
+	GroupInitialRebalanceDelayMs int32
+	// GroupMaxSize (group.max.size) is the most members one group may have.
+	GroupMaxSize int32
+	// OffsetsRetentionMinutes (offsets.retention.minutes) is how long a
+	// group's committed offsets outlive the group becoming empty.
+	OffsetsRetentionMinutes int32
+	// OffsetsRetentionCheckIntervalMs (offsets.retention.check.interval.ms)
+	// is how often expired offsets are looked for.
+	OffsetsRetentionCheckIntervalMs int64
+	// OffsetMetadataMaxBytes (offset.metadata.max.bytes) is the longest
+	// metadata string an offset commit may carry.
+	OffsetMetadataMaxBytes int32
+
 	// TopicDefaults are broker-level defaults for topic configs, keyed by
 	// the TOPIC config name (retention.ms) although they are set through
 	// the broker name (log.retention.ms). Pass it to ResolveTopicConfig.
@@ -94,7 +130,35 @@ func Default() Broker {
 		FlushIntervalMs:          1000,
 		RetentionCheckIntervalMs: 300000,
 		CheckpointIntervalMs:     60000,
+
+		OffsetsTopicNumPartitions:       50,
+		OffsetsTopicReplicationFactor:   3,
+		GroupMinSessionTimeoutMs:        6000,
+		GroupMaxSessionTimeoutMs:        1800000,
+		GroupInitialRebalanceDelayMs:    3000,
+		GroupMaxSize:                    math.MaxInt32,
+		OffsetsRetentionMinutes:         10080,
+		OffsetsRetentionCheckIntervalMs: 600000,
+		OffsetMetadataMaxBytes:          4096,
 	}
+}
+
+// Duration converts a count of unit (a setting such as
+// offsets.retention.minutes with time.Minute) to a time.Duration. It
+// saturates at the longest Duration (about 292 years) instead of
+// overflowing: Kafka accepts offsets.retention.minutes=2147483647, which
+// means "practically forever", and must not wrap to a negative duration.
+func Duration(n int64, unit time.Duration) time.Duration {
+	if unit <= 0 {
+		return 0
+	}
+	if n > int64(math.MaxInt64/unit) {
+		return math.MaxInt64
+	}
+	if n < int64(math.MinInt64/unit) {
+		return math.MinInt64
+	}
+	return time.Duration(n) * unit
 }
 
 // brokerKey binds one property name to a Broker field.
@@ -140,6 +204,26 @@ func int64Key(name, doc string, f func(*Broker) *int64, min int64) brokerKey {
 		},
 		check: func(b *Broker) error {
 			if n := *f(b); n < min {
+				return invalid(name, "must be >= %d, got %d", min, n)
+			}
+			return nil
+		},
+	}
+}
+
+func int16Key(name, doc string, f func(*Broker) *int16, min int64) brokerKey {
+	return brokerKey{name: name, typ: TypeShort, doc: doc,
+		get: func(b *Broker) string { return strconv.FormatInt(int64(*f(b)), 10) },
+		set: func(b *Broker, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 16)
+			if err != nil {
+				return invalid(name, "must be a short, got %q", v)
+			}
+			*f(b) = int16(n)
+			return nil
+		},
+		check: func(b *Broker) error {
+			if n := int64(*f(b)); n < min {
 				return invalid(name, "must be >= %d, got %d", min, n)
 			}
 			return nil
@@ -267,23 +351,7 @@ var brokerKeys = func() []brokerKey {
 			check: func(*Broker) error { return nil },
 		},
 		int32Key("num.partitions", "Partition count for auto-created topics and CreateTopics without a count.", func(b *Broker) *int32 { return &b.DefaultPartitions }, 1),
-		{name: "default.replication.factor", typ: TypeShort, doc: "Replication factor for auto-created topics and CreateTopics without one.",
-			get: func(b *Broker) string { return strconv.Itoa(int(b.DefaultReplicationFactor)) },
-			set: func(b *Broker, v string) error {
-				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 16)
-				if err != nil {
-					return invalid("default.replication.factor", "must be a short, got %q", v)
-				}
-				b.DefaultReplicationFactor = int16(n)
-				return nil
-			},
-			check: func(b *Broker) error {
-				if b.DefaultReplicationFactor < 1 {
-					return invalid("default.replication.factor", "must be >= 1, got %d", b.DefaultReplicationFactor)
-				}
-				return nil
-			},
-		},
+		int16Key("default.replication.factor", "Replication factor for auto-created topics and CreateTopics without one.", func(b *Broker) *int16 { return &b.DefaultReplicationFactor }, 1),
 		int32Key("socket.request.max.bytes", "Largest request frame accepted; larger frames close the connection.", func(b *Broker) *int32 { return &b.MaxRequestBytes }, 1),
 		{name: "max.connections", typ: TypeInt, doc: "Most client connections open at once.",
 			get: func(b *Broker) string { return strconv.Itoa(b.MaxConnections) },
@@ -307,6 +375,24 @@ var brokerKeys = func() []brokerKey {
 		int64Key("log.flush.interval.ms", "fsync period in periodic-flush mode.", func(b *Broker) *int64 { return &b.FlushIntervalMs }, 1),
 		int64Key("log.retention.check.interval.ms", "How often retention looks for segments to delete.", func(b *Broker) *int64 { return &b.RetentionCheckIntervalMs }, 1),
 		int64Key("log.flush.offset.checkpoint.interval.ms", "How often the recovery point is checkpointed.", func(b *Broker) *int64 { return &b.CheckpointIntervalMs }, 1),
+
+		int32Key("offsets.topic.num.partitions", "Partitions of __consumer_offsets when it is created (later changes are ignored).",
+			func(b *Broker) *int32 { return &b.OffsetsTopicNumPartitions }, 1),
+		int16Key("offsets.topic.replication.factor", "Replication factor of __consumer_offsets when it is created (capped at the live brokers).",
+			func(b *Broker) *int16 { return &b.OffsetsTopicReplicationFactor }, 1),
+		int32Key("group.min.session.timeout.ms", "Shortest session timeout a group member may ask for.",
+			func(b *Broker) *int32 { return &b.GroupMinSessionTimeoutMs }, 1),
+		int32Key("group.max.session.timeout.ms", "Longest session timeout a group member may ask for.",
+			func(b *Broker) *int32 { return &b.GroupMaxSessionTimeoutMs }, 1),
+		int32Key("group.initial.rebalance.delay.ms", "How long the first rebalance of an empty group waits for more members to join.",
+			func(b *Broker) *int32 { return &b.GroupInitialRebalanceDelayMs }, 0),
+		int32Key("group.max.size", "Most members one consumer group may have.", func(b *Broker) *int32 { return &b.GroupMaxSize }, 1),
+		int32Key("offsets.retention.minutes", "How long committed offsets are kept after their group became empty.",
+			func(b *Broker) *int32 { return &b.OffsetsRetentionMinutes }, 1),
+		int64Key("offsets.retention.check.interval.ms", "How often expired committed offsets are looked for.",
+			func(b *Broker) *int64 { return &b.OffsetsRetentionCheckIntervalMs }, 1),
+		int32Key("offset.metadata.max.bytes", "Longest metadata string an offset commit may carry.",
+			func(b *Broker) *int32 { return &b.OffsetMetadataMaxBytes }, 0),
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	return keys
@@ -378,6 +464,10 @@ func (b *Broker) Validate() error {
 	}
 	if err := b.checkAdvertised(); err != nil {
 		errs = append(errs, err)
+	}
+	if b.GroupMaxSessionTimeoutMs < b.GroupMinSessionTimeoutMs {
+		errs = append(errs, invalid("group.max.session.timeout.ms", "must be >= group.min.session.timeout.ms (%d), got %d",
+			b.GroupMinSessionTimeoutMs, b.GroupMaxSessionTimeoutMs))
 	}
 	names := make([]string, 0, len(b.TopicDefaults))
 	for n := range b.TopicDefaults {

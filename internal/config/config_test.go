@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -41,6 +43,15 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"node.id":                                 {[]string{"0", "1", "2147483647"}, []string{"-1", "2147483648", "one", ""}},
 	"num.partitions":                          {[]string{"1", "64"}, []string{"0", "-1", "x"}},
 	"socket.request.max.bytes":                {[]string{"1", "104857600"}, []string{"0", "100MB"}},
+	"offsets.topic.num.partitions":            {[]string{"1", "50", "2147483647"}, []string{"0", "-1", "2147483648", "fifty"}},
+	"offsets.topic.replication.factor":        {[]string{"1", "3", "32767"}, []string{"0", "-3", "32768", ""}},
+	"group.min.session.timeout.ms":            {[]string{"1", "6000"}, []string{"0", "-1", "6s"}},
+	"group.max.session.timeout.ms":            {[]string{"6000", "1800000", "2147483647"}, []string{"0", "2147483648", "30m"}},
+	"group.initial.rebalance.delay.ms":        {[]string{"0", "3000"}, []string{"-1", "3s", ""}},
+	"group.max.size":                          {[]string{"1", "2147483647"}, []string{"0", "-1", "2147483648"}},
+	"offsets.retention.minutes":               {[]string{"1", "10080", "2147483647"}, []string{"0", "-1", "7d"}},
+	"offsets.retention.check.interval.ms":     {[]string{"1", "600000", "9223372036854775807"}, []string{"0", "-1", "10m"}},
+	"offset.metadata.max.bytes":               {[]string{"0", "4096"}, []string{"-1", "4KB"}},
 }
 
 func TestBrokerSetValidators(t *testing.T) {
@@ -106,6 +117,78 @@ func TestSetStoresTypedValues(t *testing.T) {
 	}
 	if err := b.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The group coordinator's keys default to Kafka's values and land in
+// their fields.
+func TestGroupKeys(t *testing.T) {
+	b := Default()
+	for key, want := range map[string]string{
+		"offsets.topic.num.partitions":        "50",
+		"offsets.topic.replication.factor":    "3",
+		"group.min.session.timeout.ms":        "6000",
+		"group.max.session.timeout.ms":        "1800000",
+		"group.initial.rebalance.delay.ms":    "3000",
+		"group.max.size":                      "2147483647",
+		"offsets.retention.minutes":           "10080",
+		"offsets.retention.check.interval.ms": "600000",
+		"offset.metadata.max.bytes":           "4096",
+	} {
+		if got := mustGet(t, &b, key); got != want {
+			t.Errorf("default %s = %s, want %s", key, got, want)
+		}
+	}
+	for k, v := range map[string]string{
+		"offsets.topic.num.partitions": "3", "offsets.topic.replication.factor": "1",
+		"group.min.session.timeout.ms": "100", "group.max.session.timeout.ms": "60000",
+		"group.initial.rebalance.delay.ms": "0", "group.max.size": "10", "offsets.retention.minutes": "60",
+		"offsets.retention.check.interval.ms": "1000", "offset.metadata.max.bytes": "16",
+	} {
+		if err := b.Set(k, v); err != nil {
+			t.Fatalf("Set(%s, %q): %v", k, v, err)
+		}
+	}
+	if b.OffsetsTopicNumPartitions != 3 || b.OffsetsTopicReplicationFactor != 1 || b.GroupMinSessionTimeoutMs != 100 ||
+		b.GroupMaxSessionTimeoutMs != 60000 || b.GroupInitialRebalanceDelayMs != 0 || b.GroupMaxSize != 10 ||
+		b.OffsetsRetentionMinutes != 60 || b.OffsetsRetentionCheckIntervalMs != 1000 || b.OffsetMetadataMaxBytes != 16 {
+		t.Fatalf("group fields not set: %+v", b)
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each bound is valid alone; together they must leave a range.
+	b = Default()
+	if err := b.Set("group.max.session.timeout.ms", "5000"); err != nil {
+		t.Fatalf("Set alone: %v", err)
+	}
+	err := b.Validate()
+	if !errors.Is(err, ErrInvalidConfigValue) || err.Error() != "group.max.session.timeout.ms: must be >= group.min.session.timeout.ms (6000), got 5000" {
+		t.Fatalf("max below min: %v", err)
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		unit time.Duration
+		want time.Duration
+	}{
+		{0, time.Minute, 0},
+		{10080, time.Minute, 7 * 24 * time.Hour},
+		{600000, time.Millisecond, 10 * time.Minute},
+		{-5, time.Second, -5 * time.Second},
+		// offsets.retention.minutes=MaxInt32 overflows int64 nanoseconds:
+		// it saturates to "forever" instead of wrapping negative.
+		{math.MaxInt32, time.Minute, math.MaxInt64},
+		{math.MaxInt64, time.Millisecond, math.MaxInt64},
+		{math.MinInt64, time.Millisecond, math.MinInt64},
+		{int64(math.MaxInt64 / time.Minute), time.Minute, time.Duration(math.MaxInt64/time.Minute) * time.Minute},
+	} {
+		if got := Duration(tc.n, tc.unit); got != tc.want {
+			t.Errorf("Duration(%d, %v) = %v, want %v", tc.n, tc.unit, got, tc.want)
+		}
 	}
 }
 

@@ -156,6 +156,27 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("produce with bad arguments", func(t *testing.T) {
+		c := dialRaw(t, addr)
+		batch := func() []byte { return encodeBatch([]testRecord{{value: []byte("x"), timestamp: 1700000000000}}) }
+		for _, tc := range []struct {
+			name      string
+			topic     string
+			partition int32
+			acks      int16
+			want      *kerr.Error
+		}{
+			{"partition beyond the topic", topic, 7, -1, kerr.UnknownTopicOrPartition},
+			{"negative partition", topic, -1, -1, kerr.UnknownTopicOrPartition},
+			{"acks=2", topic, 0, 2, kerr.InvalidRequiredAcks},
+		} {
+			resp := c.roundTrip(produceRequest(tc.topic, tc.partition, tc.acks, batch())).(*kmsg.ProduceResponse)
+			if code := resp.Topics[0].Partitions[0].ErrorCode; code != tc.want.Code {
+				t.Errorf("produce, %s: %v, want %v", tc.name, kerr.ErrorForCode(code), tc.want)
+			}
+		}
+	})
+
 	t.Run("create topics with bad arguments", func(t *testing.T) {
 		c := dialRaw(t, addr)
 		var rejected []string

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -333,4 +334,58 @@ func validBatchEnd(t *testing.T, path string) segmentEnd {
 		end = segmentEnd{bytes: int64(pos), nextOffset: base + lastDelta + 1}
 	}
 	return end
+}
+
+// TestMetadataSurvivesCrash: admin changes made just before a SIGKILL —
+// a config change, added partitions, a deleted topic — are all in effect
+// after the restart, and a deleted topic's data does not come back.
+func TestMetadataSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	p := startProcess(t, t.TempDir())
+	addr := p.kafkaAddr
+	adm := newAdmin(t, addr)
+	kept, gone := "kept", "gone"
+	createTopic(t, ctx, adm, kept, 1, nil)
+	createTopic(t, ctx, adm, gone, 1, nil)
+	cl := newClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceSync(t, ctx, cl, &kgo.Record{Topic: gone, Value: []byte("doomed")}, &kgo.Record{Topic: kept, Value: []byte("p0")})
+
+	alter, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("999999")}}, kept)
+	if err == nil {
+		_, err = alter.On(kept, func(r *kadm.AlterConfigsResponse) error { return r.Err })
+	}
+	if err != nil {
+		t.Fatalf("alter config: %v", err)
+	}
+	if cp, err := adm.CreatePartitions(ctx, 2, kept); err != nil || cp.Error() != nil {
+		t.Fatalf("create partitions: %v %v", err, cp.Error())
+	}
+	// A new client: the first one's metadata still says one partition.
+	cl2 := newClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceSync(t, ctx, cl2, &kgo.Record{Topic: kept, Partition: 2, Value: []byte("p2")})
+	cl2.Close()
+	if del, err := adm.DeleteTopics(ctx, gone); err != nil || del.Error() != nil {
+		t.Fatalf("delete topic: %v %v", err, del.Error())
+	}
+	cl.Close()
+	p.kill()
+	p.restart()
+
+	topics := listTopics(t, addr)
+	if _, ok := topics[gone]; ok {
+		t.Errorf("topic %q deleted before the crash is back", gone)
+	}
+	if got := topics[kept].partitions; got != 3 {
+		t.Errorf("topic %q has %d partitions after the crash, want 3", kept, got)
+	}
+	expectConfig(t, newAdmin(t, addr), kept, "retention.ms", "999999", kmsg.ConfigSourceDynamicTopicConfig)
+	recs := consumeAll(t, ctx, addr, kept)
+	if len(recs) != 2 || string(recs[0].Value)+string(recs[1].Value) != "p0p2" && string(recs[0].Value)+string(recs[1].Value) != "p2p0" {
+		t.Errorf("topic %q holds %d records after the crash, want p0 and p2", kept, len(recs))
+	}
+	createTopic(t, ctx, newAdmin(t, addr), gone, 1, nil)
+	if got := listOffsets(t, addr, gone)[0]; got.end != 0 {
+		t.Errorf("recreated %q after the crash has offsets [%d, %d): the deleted topic's data came back", gone, got.start, got.end)
+	}
 }

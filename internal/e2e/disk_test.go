@@ -56,7 +56,7 @@ func TestDiskFull(t *testing.T) {
 		var firstErr error
 		for _, r := range cl.ProduceSync(ctx, recs...) {
 			if r.Err != nil {
-				firstErr = cmpErr(firstErr, r.Err)
+				firstErr = keepFirst(firstErr, r.Err)
 				continue
 			}
 			ackedRecs = append(ackedRecs, acked{r.Record.Offset, string(r.Record.Value)})

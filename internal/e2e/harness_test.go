@@ -85,8 +85,6 @@ var permanentGoroutines = []string{
 	"os/signal.loop",
 	"runtime.ensureSigM",
 	"rcrowley/go-metrics.(*meterArbiter)", // sarama's metrics registry ticker
-	"created by runtime.gc",
-	"runtime.goexit",
 }
 
 // checkGoroutines fails the package when goroutines outlive the tests

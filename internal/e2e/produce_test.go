@@ -45,12 +45,12 @@ func TestKeyedProduceConsume(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				firstErr = cmpErr(firstErr, err)
+				firstErr = keepFirst(firstErr, err)
 				return
 			}
 			p := pos{r.Partition, r.Offset}
 			if prev, dup := acked[p]; dup {
-				firstErr = cmpErr(firstErr, fmt.Errorf("%q and %q both acknowledged at partition %d offset %d", prev, r.Value, r.Partition, r.Offset))
+				firstErr = keepFirst(firstErr, fmt.Errorf("%q and %q both acknowledged at partition %d offset %d", prev, r.Value, r.Partition, r.Offset))
 			}
 			acked[p] = string(r.Value)
 		})
@@ -104,8 +104,8 @@ func TestKeyedProduceConsume(t *testing.T) {
 	}
 }
 
-// cmpErr keeps the first error.
-func cmpErr(first, err error) error {
+// keepFirst returns first if set, else err: the first error wins.
+func keepFirst(first, err error) error {
 	if first != nil {
 		return first
 	}
@@ -145,7 +145,7 @@ func TestCompressionCodecs(t *testing.T) {
 				wg.Add(1)
 				cl.Produce(ctx, &kgo.Record{Key: r.key, Value: r.value, Headers: kgoHeaders(r.headers)}, func(_ *kgo.Record, err error) {
 					mu.Lock()
-					firstErr = cmpErr(firstErr, err)
+					firstErr = keepFirst(firstErr, err)
 					mu.Unlock()
 					wg.Done()
 				})
@@ -164,7 +164,8 @@ func TestCompressionCodecs(t *testing.T) {
 			}
 			for i, r := range got {
 				w := want[i]
-				if !bytes.Equal(r.Key, w.key) || !bytes.Equal(r.Value, w.value) || (r.Key == nil) != (w.key == nil) {
+				if !bytes.Equal(r.Key, w.key) || !bytes.Equal(r.Value, w.value) ||
+					(r.Key == nil) != (w.key == nil) || (r.Value == nil) != (w.value == nil) {
 					t.Fatalf("record %d: key/value %q/%.40q, want %q/%.40q", i, r.Key, r.Value, w.key, w.value)
 				}
 				if !sameHeaders(r.Headers, w.headers) {
@@ -188,7 +189,8 @@ func TestCompressionCodecs(t *testing.T) {
 }
 
 // codecRecords is a compressible set of records with awkward cases: a nil
-// key, an empty value, binary bytes, several headers, a header with no value.
+// key, an empty value, a null value (tombstone), binary bytes, several
+// headers, a header with no value.
 func codecRecords() []testRecord {
 	var out []testRecord
 	for i := range 40 {
@@ -210,6 +212,8 @@ func codecRecords() []testRecord {
 		case 9:
 			r.value = make([]byte, 300)
 			rand.Read(r.value)
+		case 11:
+			r.value = nil
 		}
 		out = append(out, r)
 	}
@@ -281,6 +285,15 @@ func TestMaxMessageBytes(t *testing.T) {
 	if len(recs) != 2 || !bytes.Equal(recs[0].Value, small) || recs[0].Offset != smallOffset || !bytes.Equal(recs[1].Value, small) {
 		t.Fatalf("log holds %d records; want exactly the two accepted 60 KiB ones", len(recs))
 	}
+
+	// A consumer whose fetch limits are smaller than one batch still
+	// progresses: the first batch is returned whole (KIP-74).
+	tiny := newClient(t, b.KafkaAddr(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(1024), kgo.FetchMaxPartitionBytes(1024))
+	if got := pollN(t, ctx, tiny, 2); len(got) != 2 || !bytes.Equal(got[1].Value, small) {
+		t.Fatalf("a consumer with 1 KiB fetch limits read %d records, want both 60 KiB ones", len(got))
+	}
+	tiny.Close()
 
 	// Raising the limit at runtime takes effect for the next produce.
 	alter, err := newAdmin(t, b.KafkaAddr()).AlterTopicConfigs(ctx, []kadm.AlterConfig{

@@ -9,19 +9,27 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spool-mq/spool/internal/config"
 )
 
 // TestRetention: the broker's retention check deletes whole old segments by
-// time (retention.ms against each segment's newest timestamp) and by size
-// (retention.bytes), never the active segment, and consumers then start at
-// the new log start.
+// time (retention.ms, here the broker default, against each segment's
+// newest timestamp) and by size (retention.bytes), never the active
+// segment, and consumers then start at the new log start.
 func TestRetention(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	dir := t.TempDir()
-	b := startBroker(t, withDataDir(dir), withConfig(func(c *config.Broker) { c.RetentionCheckIntervalMs = 50 }))
+	// Time retention comes from the broker-level default
+	// (log.retention.ms), which topics without an override inherit.
+	b := startBroker(t, withDataDir(dir), withConfig(func(c *config.Broker) {
+		c.RetentionCheckIntervalMs = 50
+		if err := c.Set("log.retention.ms", "86400000"); err != nil {
+			t.Fatalf("setting log.retention.ms: %v", err)
+		}
+	}))
 	adm := newAdmin(t, b.KafkaAddr())
 	// One ~800-byte batch per 1 KiB segment.
 	value := []byte(strings.Repeat("r", 700))
@@ -34,7 +42,8 @@ func TestRetention(t *testing.T) {
 
 	t.Run("by time", func(t *testing.T) {
 		topic := topicName(t, "time")
-		createTopic(t, ctx, adm, topic, 1, map[string]string{"retention.ms": "86400000", "segment.bytes": "1024"})
+		createTopic(t, ctx, adm, topic, 1, map[string]string{"segment.bytes": "1024"})
+		expectConfig(t, adm, topic, "retention.ms", "86400000", kmsg.ConfigSourceStaticBrokerConfig)
 		var ts []time.Time
 		for i := range 10 {
 			ts = append(ts, time.Now().Add(-48*time.Hour+time.Duration(i)*time.Minute))

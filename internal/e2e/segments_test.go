@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spool-mq/spool/internal/config"
 )
 
 // TestSegmentsAndRestart: a topic with tiny segments rolls many of them;
@@ -87,7 +88,47 @@ func TestSegmentsAndRestart(t *testing.T) {
 	if next.Offset != n {
 		t.Fatalf("first record after the restart got offset %d, want %d", next.Offset, n)
 	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatal(err)
+}
+
+// TestPeriodicFlushMode: with log.durability=periodic-flush, acknowledged
+// records are readable at once, and a clean restart keeps all of them.
+func TestPeriodicFlushMode(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := t.TempDir()
+	mode := func(c *config.Broker) {
+		c.Durability = config.DurabilityPeriodicFlush
+		c.FlushIntervalMs = 50
 	}
+	b := startBroker(t, withDataDir(dir), withConfig(mode))
+	topic := topicName(t, "periodic")
+	createTopic(t, ctx, newAdmin(t, b.KafkaAddr()), topic, 2, nil)
+	cl := newClient(t, b.KafkaAddr(), kgo.DefaultProduceTopic(topic))
+	var recs []*kgo.Record
+	for i := range 200 {
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%10), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	produceSync(t, ctx, cl, recs...)
+	cl.Close()
+	want := make(map[logPos]string)
+	for _, r := range recs {
+		want[logPos{r.Partition, r.Offset}] = string(r.Value)
+	}
+	check := func(addr string) {
+		t.Helper()
+		got := readLog(t, ctx, addr, topic)
+		if len(got) != len(want) {
+			t.Fatalf("read %d records, %d were acknowledged", len(got), len(want))
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("partition %d offset %d holds %q, acknowledged %q", k.partition, k.offset, got[k], v)
+			}
+		}
+	}
+	check(b.KafkaAddr())
+	if err := b.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	check(startBroker(t, withDataDir(dir), withConfig(mode)).KafkaAddr())
 }

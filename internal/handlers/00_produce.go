@@ -70,6 +70,9 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 		res, err := j.p.Produce(j.data, acks != 0)
 		if err != nil {
 			j.out.ErrorCode = errorCode(err)
+			if j.out.ErrorCode == kerr.UnknownServerError.Code {
+				h.Logger.Error("produce failed", "topic", j.p.TopicPartition().Topic, "partition", j.p.TopicPartition().Partition, "err", err)
+			}
 			if req.Version >= 8 {
 				j.out.ErrorMessage = errorMessage(err)
 			}

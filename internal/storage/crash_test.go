@@ -90,7 +90,7 @@ func (m *model) afterCrash(t *testing.T, l *Log) {
 // unflushed data may survive only as a prefix; truncated or deleted data
 // must never come back.
 func TestCrashMetamorphic(t *testing.T) {
-	seeds := 40
+	seeds := 100
 	if testing.Short() {
 		seeds = 10
 	}

@@ -175,9 +175,3 @@ func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
 	}
 	return c.entries[i-1].epoch, c.entries[i].start
 }
-
-func (c *epochCache) snapshot() []epochEntry {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return append([]epochEntry(nil), c.entries...)
-}

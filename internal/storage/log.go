@@ -34,10 +34,13 @@ type Log struct {
 	// lowered recovery point (TruncateTo) durable.
 	persistOffsets func() error
 
-	appendMu sync.Mutex // one appender or administrative change at a time
+	appendMu sync.Mutex  // one appender or administrative change at a time
 	batches  []batchInfo // scratch for Append, guarded by appendMu
 
 	flushMu sync.Mutex // one fsync round at a time (group commit)
+
+	// scanners recycles the read-ahead buffers of fetch lookups.
+	scanners sync.Pool
 
 	mu       sync.RWMutex
 	segments []*segment // by base offset; the last is active; guarded by mu

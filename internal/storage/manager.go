@@ -33,11 +33,15 @@ type Manager struct {
 	now    func() time.Time
 	lock   io.Closer
 
-	mu     sync.RWMutex
-	logs   map[TopicPartition]*Log
-	closed bool
+	// adminMu serializes creating and deleting logs, so a log being
+	// deleted is never reopened from its directory half way. Lock order:
+	// adminMu, then mu.
+	adminMu sync.Mutex
+	mu      sync.RWMutex
+	logs    map[TopicPartition]*Log
+	closed  bool
 
-	ckptMu sync.Mutex    // one checkpoint write at a time
+	ckptMu sync.Mutex     // one checkpoint write at a time
 	bg     sync.WaitGroup // background directory removals
 }
 
@@ -47,13 +51,8 @@ type Manager struct {
 func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	opts = opts.withDefaults()
 	m = &Manager{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, logs: make(map[TopicPartition]*Log)}
-	if _, err := m.fs.Stat(dir); isNotExist(err) {
-		if err := m.fs.MkdirAll(dir, 0o755); err != nil {
-			return nil, ioError("creating data directory", err)
-		}
-		if err := m.fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
-			return nil, ioError("syncing parent of data directory", err)
-		}
+	if err := m.createDataDir(); err != nil {
+		return nil, err
 	}
 	if m.lock, err = m.fs.Lock(filepath.Join(dir, lockFileName)); err != nil {
 		return nil, fmt.Errorf("locking data directory %s: %w", dir, err)
@@ -109,6 +108,30 @@ func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	}
 	m.logger.Info("opened data directory", "dir", dir, "logs", len(m.logs), "clean_shutdown", clean)
 	return m, nil
+}
+
+// createDataDir creates the data directory if needed and makes every
+// directory it created durable in its parent.
+func (m *Manager) createDataDir() error {
+	var created []string
+	for p := filepath.Clean(m.dir); ; p = filepath.Dir(p) {
+		if _, err := m.fs.Stat(p); err == nil || !isNotExist(err) || p == filepath.Dir(p) {
+			break
+		}
+		created = append(created, p)
+	}
+	if len(created) == 0 {
+		return nil
+	}
+	if err := m.fs.MkdirAll(m.dir, 0o755); err != nil {
+		return ioError("creating data directory", err)
+	}
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := m.fs.SyncDir(filepath.Dir(created[i])); err != nil {
+			return ioError("syncing parent of data directory", err)
+		}
+	}
+	return nil
 }
 
 // scanDataDir lists the log directories and clears leftovers.
@@ -194,6 +217,8 @@ func (m *Manager) GetOrCreate(tp TopicPartition, topicID [16]byte, cfg LogConfig
 	if err := tp.validate(); err != nil {
 		return nil, err
 	}
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -253,6 +278,8 @@ func (m *Manager) Logs() []*Log {
 // (in-flight reads finish), its directory is renamed to "*.delete" and
 // removed in the background. Deleting an absent log is a no-op.
 func (m *Manager) Delete(tp TopicPartition) error {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
 	m.mu.Lock()
 	l := m.logs[tp]
 	delete(m.logs, tp)

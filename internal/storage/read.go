@@ -59,8 +59,16 @@ func (l *Log) read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 	l.mu.RUnlock()
 
 	interval := l.interval()
+	sc, _ := l.scanners.Get().(*scanner)
+	if sc == nil {
+		sc = new(scanner)
+	}
+	defer func() {
+		sc.f = nil
+		l.scanners.Put(sc)
+	}()
 	for {
-		pos, h, found, err := seg.locate(offset, size, interval)
+		pos, h, found, err := seg.locate(offset, size, interval, sc)
 		if err != nil {
 			seg.release()
 			return res, err
@@ -95,7 +103,7 @@ func (l *Log) read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 // locate finds the first batch in the segment whose last offset is >=
 // offset, looking within the first size bytes. found is false if there is
 // none.
-func (s *segment) locate(offset, size, interval int64) (int64, record.Header, bool, error) {
+func (s *segment) locate(offset, size, interval int64, sc *scanner) (int64, record.Header, bool, error) {
 	idx, err := s.index(interval)
 	if err != nil {
 		return 0, record.Header{}, false, err
@@ -104,7 +112,7 @@ func (s *segment) locate(offset, size, interval int64) (int64, record.Header, bo
 	s.mu.RLock()
 	pos := idx.off.lookup(uint32(rel))
 	s.mu.RUnlock()
-	sc := newScanner(s.file, pos, size, locateChunk)
+	sc.reset(s.file, pos, size, locateChunk)
 	for {
 		h, p, err := sc.next(math.MaxInt64)
 		if errors.Is(err, io.EOF) {

@@ -9,29 +9,22 @@ import (
 
 // DeleteRecordsBefore advances the log start offset to offset (the caller
 // checks it against the high watermark) and deletes the segments that hold
-// only offsets below it. The new log start is made durable through the
-// Manager's checkpoint before returning. Offsets at or below the current
-// log start are a no-op; beyond the log end is ErrOffsetOutOfRange.
+// only offsets below it. The new log start is made durable (through the
+// Manager's checkpoint) before anything is deleted, so deleted records
+// never come back after a crash. Offsets at or below the current log start
+// are a no-op; beyond the log end is ErrOffsetOutOfRange.
 func (l *Log) DeleteRecordsBefore(offset int64) error {
-	moved, err := l.deleteRecordsBefore(offset)
-	if err != nil || !moved {
-		return err
-	}
-	return l.checkpoint()
-}
-
-func (l *Log) deleteRecordsBefore(offset int64) (bool, error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if err := l.checkOpen(); err != nil {
-		return false, err
+		return err
 	}
 	if offset <= l.logStart.Load() {
-		return false, nil
+		return nil
 	}
 	end := l.logEnd.Load()
 	if offset > end {
-		return false, fmt.Errorf("%w: %d beyond log end %d of %s", ErrOffsetOutOfRange, offset, end, l.tp)
+		return fmt.Errorf("%w: %d beyond log end %d of %s", ErrOffsetOutOfRange, offset, end, l.tp)
 	}
 	if offset == end && l.active().size.Load() > 0 {
 		// Everything goes: roll so the old active segment can be deleted.
@@ -39,16 +32,20 @@ func (l *Log) deleteRecordsBefore(offset int64) (bool, error) {
 			l.logger.Warn("rolling for DeleteRecords failed; the active segment stays", "dir", l.dir, "err", err)
 		}
 	}
-	l.mu.Lock()
 	l.logStart.Store(offset)
-	k := l.segmentFor(offset)
-	removed := l.detachPrefix(k)
+	if err := l.checkpoint(); err != nil {
+		// Reads below offset already fail; the segments stay until a
+		// later retention run.
+		return fmt.Errorf("persisting log start offset: %w", err)
+	}
+	l.mu.Lock()
+	removed := l.detachPrefix(l.segmentFor(offset))
 	l.mu.Unlock()
 	l.removeSegments(removed)
 	if err := l.epochs.truncateFromStart(offset); err != nil {
 		l.logger.Warn("updating leader epoch checkpoint failed", "dir", l.dir, "err", err)
 	}
-	return true, nil
+	return nil
 }
 
 func (l *Log) checkOpen() error {
@@ -118,8 +115,13 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 		return nowMs-ts > cfg.RetentionMs, nil
 	}
 
-	// Time: a prefix of expired segments.
+	// Segments wholly below the log start (left by a DeleteRecordsBefore
+	// that could not finish).
 	k := 0
+	for k < len(l.segments)-1 && l.segments[k+1].base <= l.logStart.Load() {
+		k++
+	}
+	// Time: a prefix of expired segments.
 	if cfg.RetentionMs >= 0 {
 		for k < len(l.segments) {
 			s := l.segments[k]
@@ -260,6 +262,9 @@ func (l *Log) truncateWithin(offset int64) error {
 	seg.idx = keep
 	seg.mu.Unlock()
 	seg.size.Store(cut)
+	if seg.rollBaseMs == 0 {
+		seg.rollBaseMs = l.now().UnixMilli() // a sealed segment became active
+	}
 	end := keep.next
 	l.logEnd.Store(end)
 	l.logStart.Store(min(l.logStart.Load(), end))

@@ -36,6 +36,11 @@ func newScanner(f vfs.File, start, end int64, chunk int) *scanner {
 	return &scanner{f: f, end: end, chunk: chunk, pos: start, bufPos: start}
 }
 
+// reset points a scanner at a file region, keeping its buffer.
+func (s *scanner) reset(f vfs.File, start, end int64, chunk int) {
+	*s = scanner{f: f, end: end, chunk: chunk, pos: start, bufPos: start, buf: s.buf[:0]}
+}
+
 // window returns file bytes [pos, pos+n), reading if they are not buffered.
 func (s *scanner) window(pos int64, n int) ([]byte, error) {
 	if pos >= s.bufPos && pos+int64(n) <= s.bufPos+int64(len(s.buf)) {
