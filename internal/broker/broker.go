@@ -86,7 +86,8 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	b = &Broker{cfg: cfg, log: logger, reg: prometheus.NewRegistry(), parts: partition.NewManager()}
+	br := &Broker{cfg: cfg, log: logger, reg: prometheus.NewRegistry(), parts: partition.NewManager()}
+	b = br
 	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	b.metrics = newBrokerMetrics(b.reg, b.parts)
 	durability := partition.Fsync
@@ -96,7 +97,8 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	b.partOpts = partition.Options{Durability: durability, FlushObserver: b.metrics.observeFlush}
 	defer func() {
 		if err != nil {
-			b.Close()
+			// Not b: every error return has already set it to nil.
+			br.Close()
 		}
 	}()
 
@@ -186,7 +188,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	}
 	b.ready.Store(true)
 	logger.Info("spool broker started", "node_id", cfg.NodeID, "kafka", b.kafkaLn.Addr().String(),
-		"http", cfg.HTTPAddr, "data_dir", cfg.DataDir, "durability", cfg.Durability, "cluster_id", b.ctrl.Image().ClusterID,
+		"http", b.HTTPAddr(), "data_dir", cfg.DataDir, "durability", cfg.Durability, "cluster_id", b.ctrl.Image().ClusterID,
 		"took", time.Since(started).Round(time.Millisecond))
 	return b, nil
 }

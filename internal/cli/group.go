@@ -141,9 +141,11 @@ func newGroupDescribeCmd(env *Env) *cobra.Command {
 		Short: "Show a group's members, committed offsets and lag",
 		Long: `Describe consumer groups: state, assignment protocol, coordinator, and each
 member (member id, group instance id, client id, host, assigned partitions);
-then each partition the group is assigned or has committed: the committed
-offset, the log end offset (high watermark), the lag between them, the member
-that owns the partition and the metadata stored with the commit.
+then every partition of the topics the group is assigned or has committed
+offsets for: the committed offset ("-" if none), the log end offset (high
+watermark), the lag between them (from the log start when nothing is
+committed), the member that owns the partition and the metadata stored with
+the commit.
 
 Assignments are known only while the group is Stable; an Empty group shows
 its committed offsets with no member.`,

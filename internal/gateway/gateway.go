@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,8 @@ type Gateway struct {
 // Start listens on addr and serves:
 //   - /livez: 200 while the process runs;
 //   - /readyz: 200 once ready() is true (the broker serves Kafka requests);
-//   - /metrics: the Prometheus registry gatherer.
+//   - /metrics: the Prometheus registry gatherer;
+//   - /debug/pprof/: Go profiles, for finding where time and memory go.
 func Start(addr string, gatherer prometheus.Gatherer, ready func() bool, logger *slog.Logger) (*Gateway, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
@@ -38,6 +40,10 @@ func Start(addr string, gatherer prometheus.Gatherer, ready func() bool, logger 
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err

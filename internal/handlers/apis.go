@@ -10,7 +10,10 @@ import (
 func handler[Req kmsg.Request, Resp kmsg.Response](fn func(h *Handlers, ctx context.Context, rc *reqContext, req Req) Resp) func(*Handlers, context.Context, *reqContext, kmsg.Request) kmsg.Response {
 	return func(h *Handlers, ctx context.Context, rc *reqContext, req kmsg.Request) kmsg.Response {
 		resp := fn(h, ctx, rc, req.(Req))
-		if any(resp) == nil {
+		// A handler returns a nil *Resp for "no response" (acks=0); it
+		// must become a nil interface, not an interface holding nil.
+		var none Resp
+		if any(resp) == any(none) {
 			return nil
 		}
 		return resp

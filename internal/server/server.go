@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -127,6 +128,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Close stops accepting, closes every connection and waits for their
 // goroutines to finish.
 func (s *Server) Close() error {
+	s.cancel() // first, so Serve reads the accept error as a shutdown
 	s.mu.Lock()
 	s.closed = true
 	if s.ln != nil {
@@ -270,10 +272,14 @@ func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-c
 		if failed {
 			continue // drain so the reader is never blocked
 		}
-		resp := s.handle(ctx, info, &r)
-		api := kmsg.NameForKey(r.hdr.APIKey)
-		if resp != nil {
-			out = appendResponse(out[:0], r.hdr.CorrelationID, resp)
+		var ok bool
+		out, ok = s.serveOne(ctx, info, &r, out[:0])
+		if !ok {
+			failed = true
+			c.Close()
+			continue
+		}
+		if len(out) > 0 {
 			s.metrics.bytesOut.Add(float64(len(out)))
 			if _, err := bw.Write(out); err != nil {
 				failed = true
@@ -291,20 +297,26 @@ func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-c
 				continue
 			}
 		}
-		s.metrics.observe(api, time.Since(r.received))
+		s.metrics.observe(kmsg.NameForKey(r.hdr.APIKey), time.Since(r.received))
 	}
 }
 
-func (s *Server) handle(ctx context.Context, info *ConnInfo, r *request) (resp kmsg.Response) {
+// serveOne handles one request and appends its framed response to out
+// (nothing for requests without a response). A panic in the handler or the
+// encoder is a bug: it is logged and counted, and ok=false closes the
+// connection, but the broker keeps running.
+func (s *Server) serveOne(ctx context.Context, info *ConnInfo, r *request, out []byte) (_ []byte, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			// A handler bug must not take the broker down; the client
-			// sees its connection closed and retries.
-			s.log.Error("handler panic", "api", kmsg.NameForKey(r.hdr.APIKey), "version", r.hdr.APIVersion, "panic", p)
+			s.log.Error("request handling panicked", "api", kmsg.NameForKey(r.hdr.APIKey), "version", r.hdr.APIVersion,
+				"panic", p, "stack", string(debug.Stack()))
 			s.metrics.panics.Inc()
-			info.Conn.Close()
-			resp = nil
+			ok = false
 		}
 	}()
-	return s.handler.Handle(ctx, info, &r.hdr, r.req)
+	resp := s.handler.Handle(ctx, info, &r.hdr, r.req)
+	if resp == nil {
+		return out, true
+	}
+	return appendResponse(out, r.hdr.CorrelationID, resp), true
 }

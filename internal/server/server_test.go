@@ -196,3 +196,42 @@ func FuzzDecode(f *testing.F) {
 		s.decode(frame)
 	})
 }
+
+// panicHandler panics on Metadata requests.
+type panicHandler struct{ echoHandler }
+
+func (panicHandler) Handle(ctx context.Context, c *ConnInfo, hdr *RequestHeader, req kmsg.Request) kmsg.Response {
+	if hdr.APIKey == 3 {
+		panic("handler bug")
+	}
+	return echoHandler{}.Handle(ctx, c, hdr, req)
+}
+
+func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
+	s := New(Config{}, panicHandler{}, slog.New(slog.DiscardHandler), NewMetrics(prometheus.NewRegistry()))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	defer s.Close()
+	bad, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	bad.Write(withBody(3, 12, 1, kmsg.NewPtrMetadataRequest()))
+	bad.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bad.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection with a panicking request stayed open")
+	}
+	good, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	good.Write(withBody(18, 3, 2, kmsg.NewPtrApiVersionsRequest()))
+	if corr, _ := readResponse(t, bufio.NewReader(good)); corr != 2 {
+		t.Fatalf("correlation %d", corr)
+	}
+}
