@@ -20,6 +20,9 @@ import (
 	"github.com/spool-mq/spool/internal/partition"
 )
 
+// adminClientID may write to internal topics, as in Kafka (for repairs).
+const adminClientID = "__admin_client"
+
 func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	acks := req.Acks
@@ -52,6 +55,10 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 				code = kerr.TransactionalIDAuthorizationFailed.Code
 			case topic == nil || rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions):
 				code = kerr.UnknownTopicOrPartition.Code
+			case topic.Internal && rc.hdr.ClientID != adminClientID:
+				// Coordinators own internal topics; a client's records
+				// there would corrupt their state on replay.
+				code = kerr.InvalidTopicException.Code
 			}
 			if code != 0 {
 				out.ErrorCode, failed = code, true
