@@ -154,6 +154,8 @@ record's intended send time to its acknowledgement.`,
 
 func newBenchConsumeCmd(env *Env) *cobra.Command {
 	var o bench.ConsumeOptions
+	var raw bench.RawConsumeOptions
+	var useRaw bool
 	var b *benchFlags
 	cmd := &cobra.Command{
 		Use:   "consume",
@@ -164,10 +166,15 @@ divided among --consumers directly; with it the consumers join that group
 
 It stops at --records or --duration; with neither, a run from the start reads
 up to the end offsets found when it began (exactly what was there), and a
---tail run lasts 10s.`,
+--tail run lasts 10s.
+
+With --raw it sends Fetch requests itself and only walks record-batch headers
+instead of decoding records, to measure what the broker serves independent of
+client decoding cost; MB/s then counts whole record batches.`,
 		Example: `  spool bench consume
   spool bench consume --group bench --consumers 3 --records 1000000
-  spool bench consume --tail --duration 1m`,
+  spool bench consume --tail --duration 1m
+  spool bench consume --raw --consumers 2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := b.common(env)
@@ -175,6 +182,17 @@ up to the end offsets found when it began (exactly what was there), and a
 				return err
 			}
 			o.Common = c
+			if useRaw {
+				raw.ConsumeOptions = o
+				res, err := bench.RunRawConsume(cmd.Context(), raw)
+				if res == nil {
+					return benchError(err)
+				}
+				if perr := printResult(env, b.json, res); perr != nil {
+					return perr
+				}
+				return benchError(err)
+			}
 			res, err := bench.RunConsume(cmd.Context(), o)
 			return printBench(env, b.json, res, err)
 		},
@@ -186,6 +204,10 @@ up to the end offsets found when it began (exactly what was there), and a
 	f.BoolVar(&o.Tail, "tail", false, "start at the end of each partition instead of the start")
 	f.Int64Var(&o.Records, "records", 0, "stop after at least this many records (0: no limit)")
 	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: no limit)")
+	f.BoolVar(&useRaw, "raw", false, "fetch with raw requests and count record batches without decoding them")
+	f.Int32Var(&raw.FetchMaxBytes, "fetch-max-bytes", bench.DefaultFetchMaxBytes, "with --raw: most bytes per fetch response")
+	f.Int32Var(&raw.PartitionMaxBytes, "partition-max-bytes", bench.DefaultPartitionMaxBytes, "with --raw: most bytes per partition per fetch")
+	f.DurationVar(&raw.MaxWait, "max-wait", bench.DefaultFetchMaxWait, "with --raw: longest the broker may hold a fetch that has nothing to return")
 	return cmd
 }
 

@@ -65,6 +65,11 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// responseBufs recycles encoded-response buffers across connections,
+	// so large fetch responses do not allocate (and zero) a new buffer
+	// each time, and idle connections do not pin one.
+	responseBufs sync.Pool
+
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[net.Conn]struct{}
@@ -267,10 +272,20 @@ func (s *Server) decode(frame []byte) (r request, err error) {
 func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-chan request) {
 	bw := bufio.NewWriterSize(c, 64<<10)
 	var out []byte
+	defer func() {
+		if out != nil {
+			s.responseBufs.Put(&out)
+		}
+	}()
 	failed := false
 	for r := range queue {
 		if failed {
 			continue // drain so the reader is never blocked
+		}
+		if out == nil {
+			if p, _ := s.responseBufs.Get().(*[]byte); p != nil {
+				out = *p
+			}
 		}
 		var ok bool
 		out, ok = s.serveOne(ctx, info, &r, out[:0])
@@ -286,8 +301,10 @@ func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-c
 				c.Close()
 				continue
 			}
-			if cap(out) > 1<<20 {
-				out = nil // do not pin a large fetch buffer per idle connection
+			if cap(out) > 64<<10 {
+				buf := out
+				s.responseBufs.Put(&buf)
+				out = nil
 			}
 		}
 		if len(queue) == 0 {
