@@ -108,14 +108,17 @@ func hosts(replicas []int32, node int32) bool {
 	return false
 }
 
-// maintain runs the periodic work: retention, recovery-point checkpoints
-// and, in periodic-flush mode, the flush that makes data durable.
+// maintain runs the periodic work: retention, recovery-point checkpoints,
+// log cleaning (compaction) and, in periodic-flush mode, the flush that
+// makes data durable.
 func (b *Broker) maintain(ctx context.Context) {
 	every := func(ms int64) *time.Ticker { return time.NewTicker(time.Duration(max(ms, 10)) * time.Millisecond) }
 	retention := every(b.cfg.RetentionCheckIntervalMs)
 	checkpoint := every(b.cfg.CheckpointIntervalMs)
+	clean := every(b.cfg.CleanerBackoffMs)
 	defer retention.Stop()
 	defer checkpoint.Stop()
+	defer clean.Stop()
 	var flush <-chan time.Time
 	if b.partOpts.Durability == partition.PeriodicFlush {
 		t := every(b.cfg.FlushIntervalMs)
@@ -133,6 +136,10 @@ func (b *Broker) maintain(ctx context.Context) {
 		case <-checkpoint.C:
 			if err := b.store.Checkpoint(); err != nil {
 				b.log.Error("checkpoint failed", "err", err)
+			}
+		case <-clean.C:
+			if err := b.store.Clean(ctx); err != nil && ctx.Err() == nil {
+				b.log.Error("log cleaning failed", "err", err)
 			}
 		case <-flush:
 			if err := b.store.FlushAll(); err != nil {

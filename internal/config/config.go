@@ -65,6 +65,9 @@ type Broker struct {
 	// CheckpointIntervalMs (log.flush.offset.checkpoint.interval.ms) is
 	// how often the recovery point is checkpointed, bounding recovery work.
 	CheckpointIntervalMs int64
+	// CleanerBackoffMs (log.cleaner.backoff.ms) is how often the log
+	// cleaner looks for compacted logs that are due for cleaning.
+	CleanerBackoffMs int64
 
 	// The consumer group coordinator's settings. They keep Kafka's names
 	// and units so a server.properties written for Kafka means the same
@@ -130,6 +133,7 @@ func Default() Broker {
 		FlushIntervalMs:          1000,
 		RetentionCheckIntervalMs: 300000,
 		CheckpointIntervalMs:     60000,
+		CleanerBackoffMs:         15000,
 
 		OffsetsTopicNumPartitions:       50,
 		OffsetsTopicReplicationFactor:   3,
@@ -375,6 +379,7 @@ var brokerKeys = func() []brokerKey {
 		int64Key("log.flush.interval.ms", "fsync period in periodic-flush mode.", func(b *Broker) *int64 { return &b.FlushIntervalMs }, 1),
 		int64Key("log.retention.check.interval.ms", "How often retention looks for segments to delete.", func(b *Broker) *int64 { return &b.RetentionCheckIntervalMs }, 1),
 		int64Key("log.flush.offset.checkpoint.interval.ms", "How often the recovery point is checkpointed.", func(b *Broker) *int64 { return &b.CheckpointIntervalMs }, 1),
+		int64Key("log.cleaner.backoff.ms", "How often the log cleaner looks for compacted logs due for cleaning.", func(b *Broker) *int64 { return &b.CleanerBackoffMs }, 1),
 
 		int32Key("offsets.topic.num.partitions", "Partitions of __consumer_offsets when it is created (later changes are ignored).",
 			func(b *Broker) *int32 { return &b.OffsetsTopicNumPartitions }, 1),

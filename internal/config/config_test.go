@@ -16,7 +16,7 @@ func TestDefaultIsValid(t *testing.T) {
 	if b.NodeID != 1 || b.DataDir != "./spool-data" || b.KafkaAddr != "127.0.0.1:9092" || b.HTTPAddr != "127.0.0.1:8080" ||
 		b.ControllerAddr != "127.0.0.1:9093" || b.Durability != DurabilityFsync || b.MaxRequestBytes != 100<<20 ||
 		!b.AutoCreateTopics || b.DefaultPartitions != 1 || b.DefaultReplicationFactor != 1 || b.MaxConnections != 10000 ||
-		b.FlushIntervalMs != 1000 || b.RetentionCheckIntervalMs != 300000 || b.CheckpointIntervalMs != 60000 ||
+		b.FlushIntervalMs != 1000 || b.RetentionCheckIntervalMs != 300000 || b.CheckpointIntervalMs != 60000 || b.CleanerBackoffMs != 15000 ||
 		b.LogLevel != "info" || b.LogFormat != "text" || b.Voters != "" || b.AdvertisedKafkaAddr != "" {
 		t.Fatalf("unexpected defaults: %+v", b)
 	}
@@ -32,6 +32,7 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"default.replication.factor":              {[]string{"1", "3", "32767"}, []string{"0", "-1", "32768", "three"}},
 	"http.addr":                               {[]string{"", "127.0.0.1:8080", ":8080"}, []string{"8080", "http://x:80"}},
 	"listeners":                               {[]string{"127.0.0.1:9092", "PLAINTEXT://127.0.0.1:9092", "plaintext://h:1", ":9092"}, []string{"", "9092", "SASL_SSL://h:9092", "PLAINTEXT://a:1,CONTROLLER://a:2"}},
+	"log.cleaner.backoff.ms":                  {[]string{"1", "15000"}, []string{"0", "-1", "15s"}},
 	"log.dirs":                                {[]string{"/var/lib/spool", "./d"}, []string{"", "/a,/b"}},
 	"log.durability":                          {[]string{"fsync", "periodic-flush"}, []string{"x", "", "FSYNC", "periodic"}},
 	"log.flush.interval.ms":                   {[]string{"1", "1000"}, []string{"0", "-1", "1s"}},

@@ -137,6 +137,13 @@ func LogConfig(c config.TopicConfig) storage.LogConfig {
 		RetentionMs:        c.RetentionMs,
 		RetentionBytes:     c.RetentionBytes,
 		IndexIntervalBytes: c.IndexIntervalBytes,
+
+		CleanupDelete:          c.CleanupDelete,
+		CleanupCompact:         c.CleanupCompact,
+		DeleteRetentionMs:      c.DeleteRetentionMs,
+		MinCompactionLagMs:     c.MinCompactionLagMs,
+		MaxCompactionLagMs:     c.MaxCompactionLagMs,
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
 	}
 }
 

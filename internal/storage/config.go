@@ -64,6 +64,15 @@ const (
 	DefaultRetentionMs        = 7 * 24 * 60 * 60 * 1000
 	DefaultRetentionBytes     = -1
 	DefaultIndexIntervalBytes = 4096
+
+	DefaultDeleteRetentionMs      = 24 * 60 * 60 * 1000
+	DefaultMinCompactionLagMs     = 0
+	DefaultMaxCompactionLagMs     = math.MaxInt64
+	DefaultMinCleanableDirtyRatio = 0.5
+
+	// DefaultCleanerMaxMapEntries bounds the cleaner's key map (about 40
+	// bytes an entry).
+	DefaultCleanerMaxMapEntries = 1 << 20
 )
 
 // maxSegmentBytes keeps positions within the uint32 index field with room
@@ -88,7 +97,32 @@ type LogConfig struct {
 	RetentionBytes int64
 	// IndexIntervalBytes is the spacing of offset-index entries.
 	IndexIntervalBytes int32
+
+	// CleanupDelete and CleanupCompact are cleanup.policy. Time and size
+	// retention apply only with CleanupDelete (Kafka: "compact" alone
+	// never deletes by retention); a config with neither set (a
+	// LogConfig built by hand) is treated as "delete", Kafka's default.
+	// CleanupCompact makes the log cleaner keep only the latest record
+	// per key (see clean.go).
+	CleanupDelete  bool
+	CleanupCompact bool
+	// DeleteRetentionMs is how long a tombstone survives after the
+	// cleaner first cleaned the part of the log holding it.
+	DeleteRetentionMs int64
+	// MinCompactionLagMs: a segment whose largest timestamp is newer
+	// than this is not cleaned yet.
+	MinCompactionLagMs int64
+	// MaxCompactionLagMs: once the oldest uncleaned batch is this old the
+	// log is cleaned whatever its dirty ratio, and the active segment of
+	// a compacted log rolls after this long (KIP-354).
+	MaxCompactionLagMs int64
+	// MinCleanableDirtyRatio: the log is cleaned when uncleaned bytes are
+	// at least this fraction of the cleanable bytes.
+	MinCleanableDirtyRatio float64
 }
+
+// deletes reports whether time and size retention apply.
+func (c *LogConfig) deletes() bool { return c.CleanupDelete || !c.CleanupCompact }
 
 // DefaultLogConfig is Kafka's default topic storage configuration.
 func DefaultLogConfig() LogConfig {
@@ -98,6 +132,12 @@ func DefaultLogConfig() LogConfig {
 		RetentionMs:        DefaultRetentionMs,
 		RetentionBytes:     DefaultRetentionBytes,
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
+
+		CleanupDelete:          true,
+		DeleteRetentionMs:      DefaultDeleteRetentionMs,
+		MinCompactionLagMs:     DefaultMinCompactionLagMs,
+		MaxCompactionLagMs:     DefaultMaxCompactionLagMs,
+		MinCleanableDirtyRatio: DefaultMinCleanableDirtyRatio,
 	}
 }
 
@@ -120,6 +160,15 @@ func (c LogConfig) normalized() LogConfig {
 	if c.RetentionBytes < -1 {
 		c.RetentionBytes = -1
 	}
+	c.DeleteRetentionMs = max(c.DeleteRetentionMs, 0)
+	c.MinCompactionLagMs = max(c.MinCompactionLagMs, 0)
+	if c.MaxCompactionLagMs <= 0 {
+		c.MaxCompactionLagMs = DefaultMaxCompactionLagMs
+	}
+	if !(c.MinCleanableDirtyRatio >= 0) { // also NaN
+		c.MinCleanableDirtyRatio = 0
+	}
+	c.MinCleanableDirtyRatio = min(c.MinCleanableDirtyRatio, 1)
 	return c
 }
 
@@ -132,6 +181,15 @@ type Options struct {
 	// Now is the clock for retention and time-based rolls; nil is
 	// time.Now.
 	Now func() time.Time
+
+	// CleanerMaxMapEntries bounds how many distinct keys one cleaning
+	// pass maps (memory: about 40 bytes each); a log with more keys in
+	// its uncleaned part is cleaned over several passes. 0 means
+	// DefaultCleanerMaxMapEntries.
+	CleanerMaxMapEntries int
+	// CleanerIOBytesPerSecond throttles the cleaner's reads and writes;
+	// 0 is unlimited.
+	CleanerIOBytesPerSecond int64
 }
 
 func (o Options) withDefaults() Options {
@@ -144,5 +202,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.CleanerMaxMapEntries <= 0 {
+		o.CleanerMaxMapEntries = DefaultCleanerMaxMapEntries
+	}
+	o.CleanerIOBytesPerSecond = max(o.CleanerIOBytesPerSecond, 0)
 	return o
 }

@@ -1,6 +1,7 @@
 // Package storage is the partition log: Kafka v2 record batches stored byte
 // for byte in segment files, with sparse indexes, durable flushes (group
-// commit), crash recovery, retention, and the per-directory checkpoints.
+// commit), crash recovery, retention, log compaction (clean.go), and the
+// per-directory checkpoints.
 //
 // # On-disk layout
 //
@@ -15,6 +16,11 @@
 //	    00000000000000000000.log         batches, concatenated
 //	    00000000000000000000.index       sparse offset index
 //	    00000000000000000000.timeindex   time index
+//	    cleaner-offset-checkpoint        compacted logs: "<offset> <unix ms>" lines,
+//	                                     clean below offset since that time
+//	    <base>.<end>.log.cleaned         cleaner output being written
+//	    <base>.<end>.log.swap            cleaner output committed, replacing
+//	                                     the segments in [base, end)
 //	  <topic>-<partition>.<hex>.delete/  a deleted log awaiting removal
 //
 // The checkpoint files use Kafka's text format: a version line ("0"), a
@@ -53,9 +59,10 @@
 // # Concurrency
 //
 // A Log has one appender at a time and many readers. Lock order:
-// Log.appendMu, then Log.flushMu, then Log.mu, then segment.mu. Appends
-// write the file outside Log.mu and publish the new size and log end with
-// atomics, so readers never wait for a write or an fsync. Segments are
-// reference counted: a reader keeps a segment's file open even if
-// retention or truncation removes the segment meanwhile.
+// cleaner.runMu, then Log.appendMu, then Log.flushMu, then Log.mu (or
+// Log.cleaning.mu), then segment.mu. Appends write the file outside
+// Log.mu and publish the new size and log end with atomics, so readers
+// never wait for a write or an fsync. Segments are reference counted: a
+// reader keeps a segment's file open even if retention, truncation or the
+// cleaner removes the segment meanwhile.
 package storage

@@ -59,6 +59,11 @@ type Log struct {
 	dirDirty atomic.Bool
 	// failure is set once the log cannot take appends.
 	failure atomic.Pointer[error]
+
+	// cleaner is the Manager's log cleaner (key map, throttle, stop);
+	// cleaning is this log's cleaner bookkeeping (see clean.go).
+	cleaner  *cleaner
+	cleaning cleanState
 }
 
 // AppendOptions control Append.
@@ -305,9 +310,15 @@ func (l *Log) maybeRoll(n int, first, last int64) (*segment, error) {
 	size := seg.size.Load()
 	cfg := l.cfg.Load()
 	roll := last-seg.base > math.MaxUint32
+	segmentMs := cfg.SegmentMs
+	if cfg.CleanupCompact {
+		// The cleaner never touches the active segment, so it must roll
+		// for max.compaction.lag.ms to hold (KIP-354).
+		segmentMs = min(segmentMs, cfg.MaxCompactionLagMs)
+	}
 	if size > 0 {
 		roll = roll || size+int64(n) > cfg.SegmentBytes ||
-			l.now().UnixMilli()-seg.rollBaseMs >= cfg.SegmentMs
+			l.now().UnixMilli()-seg.rollBaseMs >= segmentMs
 	}
 	if !roll {
 		return seg, nil

@@ -43,6 +43,8 @@ type Manager struct {
 
 	ckptMu sync.Mutex     // one checkpoint write at a time
 	bg     sync.WaitGroup // background directory removals
+
+	cleaner *cleaner // the log cleaner shared by every log (clean.go)
 }
 
 // OpenManager locks dir (creating it if needed) and opens every log in it,
@@ -50,7 +52,8 @@ type Manager struct {
 // the same directory fails with vfs.ErrLocked.
 func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	opts = opts.withDefaults()
-	m = &Manager{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, logs: make(map[TopicPartition]*Log)}
+	m = &Manager{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, logs: make(map[TopicPartition]*Log),
+		cleaner: newCleaner(opts)}
 	if err := m.createDataDir(); err != nil {
 		return nil, err
 	}
@@ -188,6 +191,7 @@ func (m *Manager) openAll(jobs []openParams) error {
 					errs = append(errs, fmt.Errorf("opening log %s: %w", p.dir, err))
 				} else {
 					l.persistOffsets = m.Checkpoint
+					l.cleaner = m.cleaner
 					m.logs[p.tp] = l
 				}
 				mu.Unlock()
@@ -258,6 +262,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, topicID [16]byte, cfg LogConfig
 	}
 	l.dirDirty.Store(false)
 	l.persistOffsets = m.Checkpoint
+	l.cleaner = m.cleaner
 	m.logs[tp] = l
 	return l, nil
 }
@@ -377,6 +382,9 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	m.mu.Unlock()
+	// Stop a running cleaning pass and wait for it, so no cleaner writes
+	// into the directory once it is unlocked.
+	m.cleaner.shutdown()
 	logs := m.Logs()
 	var (
 		errs []error

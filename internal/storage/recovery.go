@@ -107,9 +107,13 @@ func openLog(fsys vfs.FS, logger *slog.Logger, now func() time.Time, p openParam
 }
 
 // listSegments returns the base offsets of the directory's segments, after
-// removing leftovers: temp files, files of interrupted deletes and
-// compactions, and index files without a segment.
+// finishing the cleaner's committed swaps (completeSwaps) and removing
+// leftovers: temp files, files of interrupted deletes and cleanings, and
+// index files without a segment.
 func (l *Log) listSegments() ([]int64, error) {
+	if err := l.completeSwaps(); err != nil {
+		return nil, err
+	}
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return nil, fmt.Errorf("listing log directory: %w", err)

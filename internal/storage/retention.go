@@ -88,8 +88,9 @@ func (l *Log) removeSegments(segs []*segment) {
 // EnforceRetention deletes the oldest segments that are past the time
 // retention (their largest timestamp, or modification time if they have
 // none, is older than RetentionMs) and then those beyond the size
-// retention. The active segment is never deleted, but if it has expired
-// and everything before it is gone it is rolled first so it can be.
+// retention; both only if the cleanup policy includes delete. The active
+// segment is never deleted, but if it has expired and everything before it
+// is gone it is rolled first so it can be.
 func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -121,8 +122,9 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	for k < len(l.segments)-1 && l.segments[k+1].base <= l.logStart.Load() {
 		k++
 	}
-	// Time: a prefix of expired segments.
-	if cfg.RetentionMs >= 0 {
+	// Time: a prefix of expired segments. A compact-only log is never
+	// trimmed by time or size.
+	if cfg.RetentionMs >= 0 && cfg.deletes() {
 		for k < len(l.segments) {
 			s := l.segments[k]
 			if k == len(l.segments)-1 && s.size.Load() == 0 {
@@ -145,7 +147,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	}
 	// Size: then the oldest sealed segments while what remains stays at or
 	// above the limit.
-	if cfg.RetentionBytes >= 0 {
+	if cfg.RetentionBytes >= 0 && cfg.deletes() {
 		var total int64
 		for _, s := range l.segments[k:] {
 			total += s.size.Load()
@@ -219,6 +221,9 @@ func (l *Log) truncateTo(offset int64) (bool, error) {
 	}
 	if err := l.epochs.truncateFromEnd(l.logEnd.Load()); err != nil {
 		return false, ioError("writing leader epoch checkpoint", err)
+	}
+	if err := l.clampCleanMarks(l.logEnd.Load()); err != nil {
+		return false, err
 	}
 	return true, nil
 }
