@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage"
@@ -60,6 +62,9 @@ type Options struct {
 	Now        func() time.Time
 	// FlushObserver, if set, is told how long each durable wait took.
 	FlushObserver func(time.Duration)
+	// Decoder reads records where a rule needs them (null keys on
+	// compacted topics). Nil means New makes one.
+	Decoder *record.Decoder
 }
 
 // Partition is one partition replica. It is safe for concurrent use.
@@ -87,6 +92,9 @@ type Partition struct {
 func New(log *storage.Log, topicID [16]byte, cfg config.TopicConfig, leaderEpoch int32, opts Options) *Partition {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Decoder == nil {
+		opts.Decoder = record.NewDecoder()
 	}
 	p := &Partition{tp: log.TopicPartition(), topicID: topicID, log: log, opts: opts,
 		producers: make(producerTable), waiters: make(map[chan<- struct{}]struct{})}
@@ -170,6 +178,11 @@ func (p *Partition) Produce(data []byte, waitDurable bool) (ProduceResult, error
 	batches, err := validate(data, cfg.MaxMessageBytes, appendTime)
 	if err != nil {
 		return res, err
+	}
+	if cfg.CleanupCompact {
+		if err := requireKeys(p.opts.Decoder, data); err != nil {
+			return res, err
+		}
 	}
 
 	p.appendMu.Lock()
@@ -327,4 +340,28 @@ func validate(data []byte, maxMessageBytes int32, appendTime int64) ([]record.He
 		off += h.Size()
 	}
 	return headers, nil
+}
+
+// requireKeys rejects records without a key: compaction keeps the latest
+// record per key, so a keyless record on a compacted topic could never be
+// cleaned correctly (Kafka refuses it the same way). It is the one produce
+// rule that decodes records, and only for compacted topics.
+func requireKeys(dec *record.Decoder, data []byte) error {
+	var missing bool
+	_, err := record.Batches(data, func(h record.Header, batch []byte) error {
+		if h.Control() {
+			return nil
+		}
+		return dec.Records(batch, func(r *kmsg.Record) bool {
+			missing = r.Key == nil
+			return !missing
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorruptBatch, err)
+	}
+	if missing {
+		return fmt.Errorf("%w: compacted topics require a key on every record", ErrInvalidRecord)
+	}
+	return nil
 }
