@@ -16,6 +16,7 @@ package handlers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,8 +26,27 @@ import (
 	"github.com/spool-mq/spool/internal/partition"
 )
 
-func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.FetchRequest) *kmsg.FetchResponse {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+// fetchResponse is a Fetch response whose record bytes live in pooled
+// buffers; the server releases them once the response is encoded.
+type fetchResponse struct {
+	*kmsg.FetchResponse
+	bufs []*[]byte
+	pool *sync.Pool
+}
+
+// Release returns the read buffers to the pool.
+func (r *fetchResponse) Release() {
+	for _, b := range r.bufs {
+		if b != nil {
+			*b = (*b)[:0]
+			r.pool.Put(b)
+		}
+	}
+	r.bufs = nil
+}
+
+func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.FetchRequest) *fetchResponse {
+	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse), pool: &h.fetchBufs}
 	if req.SessionID != 0 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp
@@ -83,9 +103,10 @@ func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.Fetc
 		maxBytes = 52428800
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	resp.bufs = make([]*[]byte, len(parts))
 	var wake chan struct{}
 	for {
-		total, errored := readPartitions(parts, outs, ins, maxBytes)
+		total, errored := h.readPartitions(parts, outs, ins, resp.bufs, maxBytes)
 		if errored || total >= int(req.MinBytes) || len(parts) == 0 {
 			return resp
 		}
@@ -117,8 +138,9 @@ func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.Fetc
 // readPartitions fills each response partition from its replica and returns
 // the bytes read and whether any partition errored. The first partition
 // with data always gets at least one whole batch (KIP-74), so a batch larger
-// than the limits cannot stall a consumer.
-func readPartitions(parts []*partition.Partition, outs []*kmsg.FetchResponseTopicPartition, ins []*kmsg.FetchRequestTopicPartition, maxBytes int) (int, bool) {
+// than the limits cannot stall a consumer. Partition i reads into bufs[i],
+// taken from the pool on first use and kept across long-poll rounds.
+func (h *Handlers) readPartitions(parts []*partition.Partition, outs []*kmsg.FetchResponseTopicPartition, ins []*kmsg.FetchRequestTopicPartition, bufs []*[]byte, maxBytes int) (int, bool) {
 	total, errored := 0, false
 	for i, p := range parts {
 		out, in := outs[i], ins[i]
@@ -126,7 +148,16 @@ func readPartitions(parts []*partition.Partition, outs []*kmsg.FetchResponseTopi
 		if limit < 0 {
 			limit = 0
 		}
-		r, err := p.Read(in.FetchOffset, limit, total == 0)
+		if bufs[i] == nil {
+			bufs[i], _ = h.fetchBufs.Get().(*[]byte)
+			if bufs[i] == nil {
+				bufs[i] = new([]byte)
+			}
+		}
+		r, err := p.ReadInto(*bufs[i], in.FetchOffset, limit, total == 0)
+		if cap(r.Data) > cap(*bufs[i]) {
+			*bufs[i] = r.Data[:0] // keep the larger buffer for reuse
+		}
 		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = r.HighWatermark, r.HighWatermark, r.LogStartOffset
 		out.ErrorCode = errorCode(err)
 		// Never null: librdkafka rejects a null record set.

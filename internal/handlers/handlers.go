@@ -10,6 +10,7 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -43,6 +44,9 @@ type Deps struct {
 // Handlers serves every implemented Kafka API. It implements server.Handler.
 type Handlers struct {
 	Deps
+	// fetchBufs recycles the buffers fetches read record batches into;
+	// see fetchResponse.
+	fetchBufs   sync.Pool
 	apis        map[int16]api
 	producerIDs producerIDAllocator // InitProducerId's current id block
 }

@@ -257,6 +257,11 @@ type ReadResult struct {
 
 // Read returns whole batches from offset up to the high watermark.
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return p.ReadInto(nil, offset, maxBytes, minOne)
+}
+
+// ReadInto is Read reusing scratch for the data when it is large enough.
+func (p *Partition) ReadInto(scratch []byte, offset int64, maxBytes int, minOne bool) (ReadResult, error) {
 	hwm := p.hwm.Load()
 	res := ReadResult{HighWatermark: hwm, LogStartOffset: p.log.LogStartOffset()}
 	if offset >= hwm {
@@ -265,7 +270,7 @@ func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, e
 		}
 		return res, nil
 	}
-	r, err := p.log.Read(offset, hwm, maxBytes, minOne)
+	r, err := p.log.ReadInto(scratch, offset, hwm, maxBytes, minOne)
 	if err != nil {
 		return res, err
 	}

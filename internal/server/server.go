@@ -35,6 +35,13 @@ type Handler interface {
 	Handle(ctx context.Context, conn *ConnInfo, hdr *RequestHeader, req kmsg.Request) kmsg.Response
 }
 
+// Releaser is implemented by responses that hold pooled buffers. The server
+// calls Release once the response is encoded, after which the response must
+// not be used.
+type Releaser interface {
+	Release()
+}
+
 // ConnInfo describes the client connection a request arrived on.
 type ConnInfo struct {
 	Remote net.Addr
@@ -335,5 +342,9 @@ func (s *Server) serveOne(ctx context.Context, info *ConnInfo, r *request, out [
 	if resp == nil {
 		return out, true
 	}
-	return appendResponse(out, r.hdr.CorrelationID, resp), true
+	out = appendResponse(out, r.hdr.CorrelationID, resp)
+	if rel, ok := resp.(Releaser); ok {
+		rel.Release()
+	}
+	return out, true
 }

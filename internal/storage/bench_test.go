@@ -10,7 +10,7 @@ import (
 	"github.com/spool-mq/spool/internal/vfs"
 )
 
-func benchLog(b *testing.B, fsys vfs.FS, dir string) (*Manager, *Log) {
+func benchLog(b testing.TB, fsys vfs.FS, dir string) (*Manager, *Log) {
 	b.Helper()
 	m, err := OpenManager(dir, Options{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -86,9 +86,11 @@ func BenchmarkRead(b *testing.B) {
 			end := l.LogEndOffset()
 			rng := rand.New(rand.NewPCG(1, 1))
 			var n int64
+			var scratch []byte
 			b.ReportAllocs()
 			for b.Loop() {
-				res, err := l.Read(rng.Int64N(end), end, 64<<10, true)
+				res, err := l.ReadInto(scratch, rng.Int64N(end), end, 64<<10, true)
+				scratch = res.Data
 				if err != nil {
 					b.Fatal(err)
 				}

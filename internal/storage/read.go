@@ -25,9 +25,16 @@ type ReadResult struct {
 // error; offset below LogStartOffset or above LogEndOffset is
 // ErrOffsetOutOfRange.
 func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return l.ReadInto(nil, offset, maxOffset, maxBytes, minOne)
+}
+
+// ReadInto is Read reusing scratch for the result when it is large enough,
+// so a hot fetch path can recycle its buffers instead of allocating one per
+// read. ReadResult.Data then aliases scratch.
+func (l *Log) ReadInto(scratch []byte, offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
 	for {
 		gen := l.truncations.Load()
-		res, err := l.read(offset, maxOffset, maxBytes, minOne)
+		res, err := l.read(scratch, offset, maxOffset, maxBytes, minOne)
 		// A truncation while we read may have replaced the bytes we got;
 		// read again. Truncations are rare (follower divergence).
 		if err != nil || l.truncations.Load() == gen {
@@ -36,7 +43,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 	}
 }
 
-func (l *Log) read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
+func (l *Log) read(scratch []byte, offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
 	var res ReadResult
 	l.mu.RLock()
 	if l.closed {
@@ -78,7 +85,7 @@ func (l *Log) read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 			if h.BaseOffset >= maxOffset {
 				return res, nil
 			}
-			return l.readFrom(seg, pos, &h, size, maxOffset, maxBytes, minOne)
+			return l.readFrom(scratch, seg, pos, &h, size, maxOffset, maxBytes, minOne)
 		}
 		// offset is in a gap after the segment's last batch: the next
 		// segment's first batch is the answer.
@@ -135,7 +142,7 @@ func segmentReadError(s *segment, pos int64, err error) error {
 }
 
 // readFrom copies whole batches starting with h at pos.
-func (l *Log) readFrom(seg *segment, pos int64, h *record.Header, size, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
+func (l *Log) readFrom(scratch []byte, seg *segment, pos int64, h *record.Header, size, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
 	var res ReadResult
 	first := int64(h.Size())
 	var want int64
@@ -147,7 +154,11 @@ func (l *Log) readFrom(seg *segment, pos int64, h *record.Header, size, maxOffse
 	default:
 		want = min(int64(maxBytes), size-pos)
 	}
-	buf := make([]byte, want)
+	buf := scratch[:0]
+	if int64(cap(buf)) < want {
+		buf = make([]byte, want)
+	}
+	buf = buf[:want]
 	if n, err := seg.file.ReadAt(buf, pos); int64(n) < want {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
