@@ -86,6 +86,25 @@ func leaderOf(nodes []*Controller) *Controller {
 	return nil
 }
 
+// onLeader runs write on the current leader, again on whichever node leads
+// next if leadership moved meanwhile (elections can flap on a loaded
+// 2-core machine), and returns the node where it succeeded.
+func onLeader(t *testing.T, nodes []*Controller, write func(*Controller) error) *Controller {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		var c *Controller
+		waitUntil(t, nodes, "a leader", func() bool { c = leaderOf(nodes); return c != nil })
+		err := write(c)
+		if err == nil {
+			return c
+		}
+		if !errors.Is(err, ErrNotLeader) || time.Now().After(deadline) {
+			t.Fatalf("write on leader %d: %v", c.cfg.NodeID, err)
+		}
+	}
+}
+
 func TestThreeVoterCluster(t *testing.T) {
 	nodes := startCluster(t, 3)
 	ctx := testCtx(t)
@@ -126,13 +145,13 @@ func TestThreeVoterCluster(t *testing.T) {
 	}
 
 	for id := int32(1); id <= 3; id++ {
-		if err := leader.RegisterBroker(ctx, BrokerRegistration{ID: id, Host: "127.0.0.1", Port: 9090 + id}); err != nil {
-			t.Fatal(err)
-		}
+		leader = onLeader(t, nodes, func(c *Controller) error {
+			return c.RegisterBroker(ctx, BrokerRegistration{ID: id, Host: "127.0.0.1", Port: 9090 + id})
+		})
 	}
-	if err := createOne(t, leader, TopicSpec{Name: "replicated", NumPartitions: 3, ReplicationFactor: 3}); err != nil {
-		t.Fatal(err)
-	}
+	leader = onLeader(t, nodes, func(c *Controller) error {
+		return createOne(t, c, TopicSpec{Name: "replicated", NumPartitions: 3, ReplicationFactor: 3})
+	})
 	want := leader.Image().Topic("replicated")
 	waitUntil(t, nodes, "the topic on every node", func() bool {
 		for _, c := range nodes {
@@ -170,9 +189,9 @@ func TestThreeVoterCluster(t *testing.T) {
 	if next.cfg.NodeID == leader.cfg.NodeID {
 		t.Fatal("closed node still leads")
 	}
-	if err := createOne(t, next, TopicSpec{Name: "after-failover", NumPartitions: 1, ReplicationFactor: 2}); err != nil {
-		t.Fatalf("create on the new leader: %v", err)
-	}
+	onLeader(t, rest, func(c *Controller) error {
+		return createOne(t, c, TopicSpec{Name: "after-failover", NumPartitions: 1, ReplicationFactor: 2})
+	})
 	waitUntil(t, rest, "the new topic on both survivors", func() bool {
 		for _, c := range rest {
 			if c.Image().Topic("after-failover") == nil {

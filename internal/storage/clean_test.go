@@ -420,6 +420,12 @@ func scanRecords(l *Log) ([]krec, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(res.Data) == 0 {
+			// Cleaning removed everything in [off, end): the next batch
+			// lies at or past the end captured when the scan began, as a
+			// fetch bounded by an older high watermark sees it.
+			break
+		}
 		n, err := record.Batches(res.Data, func(h record.Header, b []byte) error {
 			if h.BaseOffset <= last {
 				return fmt.Errorf("batch at %d after offset %d", h.BaseOffset, last)

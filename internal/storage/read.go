@@ -91,9 +91,18 @@ func (l *Log) read(scratch []byte, offset, maxOffset int64, maxBytes int, minOne
 		// segment's first batch is the answer.
 		l.mu.RLock()
 		var next *segment
+		nextOffset := offset
 		if !l.closed {
-			if j := l.segmentFor(seg.base) + 1; j < len(l.segments) && l.segments[j].base > seg.base {
+			if cur := l.segments[l.segmentFor(offset)]; cur != seg {
+				// The cleaner swapped segments while we read: seg's
+				// records may now live in a merged segment, so look
+				// offset up again rather than skipping past seg.
+				next = cur
+			} else if j := l.segmentFor(seg.base) + 1; j < len(l.segments) && l.segments[j].base > seg.base {
 				next = l.segments[j]
+				nextOffset = next.base
+			}
+			if next != nil {
 				next.acquire()
 				size = next.size.Load()
 			}
@@ -103,7 +112,7 @@ func (l *Log) read(scratch []byte, offset, maxOffset int64, maxBytes int, minOne
 		if next == nil {
 			return res, nil
 		}
-		seg, offset = next, next.base
+		seg, offset = next, nextOffset
 	}
 }
 
