@@ -81,8 +81,18 @@ func TestRetention(t *testing.T) {
 		}
 		waitLogStart(t, b.KafkaAddr(), topic, want)
 		checkFrom(t, consumeAll(t, ctx, b.KafkaAddr(), topic), want, 10)
-		if left := segmentSizes(t, filepath.Join(dir, topic+"-0")); int64(len(left)) != 10-want {
-			t.Errorf("%d segment files left on disk, want %d", len(left), 10-want)
+		// The log start moves before the deleted segments' files are
+		// removed, so give the removal a bounded moment.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			left := segmentSizes(t, filepath.Join(dir, topic+"-0"))
+			if int64(len(left)) == 10-want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d segment files left on disk, want %d", len(left), 10-want)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
