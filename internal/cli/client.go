@@ -111,6 +111,21 @@ func (o *clientOptions) newAdmin(env *Env) (*kadm.Client, *kgo.Client, error) {
 	return adm, cl, nil
 }
 
+// runAdmin adapts fn into a command's RunE: it builds the admin client,
+// bounds the work by --timeout and closes the client afterwards.
+func (o *clientOptions) runAdmin(env *Env, fn func(ctx context.Context, adm *kadm.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		adm, cl, err := o.newAdmin(env)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := o.withTimeout(cmd.Context())
+		defer cancel()
+		return fn(ctx, adm, args)
+	}
+}
+
 // withTimeout bounds a cluster operation by --timeout.
 func (o *clientOptions) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, o.timeout)

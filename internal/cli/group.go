@@ -154,14 +154,7 @@ its committed offsets with no member.`,
 		Args: minArgs(1, "at least one GROUP"),
 	}
 	co := addClientFlags(cmd, env)
-	cmd.RunE = func(cmd *cobra.Command, names []string) error {
-		adm, cl, err := co.newAdmin(env)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := co.withTimeout(cmd.Context())
-		defer cancel()
+	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, names []string) error {
 
 		names = uniq(names)
 		lags, err := adm.Lag(ctx, names...)
@@ -192,7 +185,7 @@ its committed offsets with no member.`,
 			}
 		}
 		return errors.Join(errs...)
-	}
+	})
 	return cmd
 }
 
@@ -310,14 +303,7 @@ could not be deleted.`,
 		Args: minArgs(1, "at least one GROUP"),
 	}
 	co := addClientFlags(cmd, env)
-	cmd.RunE = func(cmd *cobra.Command, names []string) error {
-		adm, cl, err := co.newAdmin(env)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := co.withTimeout(cmd.Context())
-		defer cancel()
+	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, names []string) error {
 
 		names = uniq(names)
 		resps, err := adm.DeleteGroups(ctx, names...)
@@ -340,7 +326,7 @@ could not be deleted.`,
 			errs = append(errs, co.clusterError(err))
 		}
 		return errors.Join(errs...)
-	}
+	})
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -161,14 +162,7 @@ Internal topics (such as __consumer_offsets) are shown only with --internal.`,
 	co := addClientFlags(cmd, env)
 	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics")
 
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		adm, cl, err := co.newAdmin(env)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := co.withTimeout(cmd.Context())
-		defer cancel()
+	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, _ []string) error {
 
 		list := adm.ListTopics
 		if internal {
@@ -184,7 +178,7 @@ Internal topics (such as __consumer_offsets) are shown only with --internal.`,
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Topic, len(t.Partitions), replicationFactor(t), topicID(t.ID))
 		}
 		return tw.Flush()
-	}
+	})
 	return cmd
 }
 
@@ -213,14 +207,7 @@ separately; the command fails if any of them could not be deleted.`,
 		Args: minArgs(1, "at least one topic NAME"),
 	}
 	co := addClientFlags(cmd, env)
-	cmd.RunE = func(cmd *cobra.Command, names []string) error {
-		adm, cl, err := co.newAdmin(env)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := co.withTimeout(cmd.Context())
-		defer cancel()
+	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, names []string) error {
 
 		names = uniq(names)
 		resps, err := adm.DeleteTopics(ctx, names...)
@@ -240,7 +227,7 @@ separately; the command fails if any of them could not be deleted.`,
 			}
 		}
 		return errors.Join(errs...)
-	}
+	})
 	return cmd
 }
 

@@ -29,16 +29,9 @@ watermark: the offset the next acknowledged record will get.`,
 		Args: minArgs(1, "at least one topic NAME"),
 	}
 	co := addClientFlags(cmd, env)
-	cmd.RunE = func(cmd *cobra.Command, names []string) error {
-		adm, cl, err := co.newAdmin(env)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := co.withTimeout(cmd.Context())
-		defer cancel()
+	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, names []string) error {
 		return describeTopics(ctx, env.Stdout, adm, co, uniq(names))
-	}
+	})
 	return cmd
 }
 
