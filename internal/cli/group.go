@@ -155,7 +155,6 @@ its committed offsets with no member.`,
 	}
 	co := addClientFlags(cmd, env)
 	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, names []string) error {
-
 		names = uniq(names)
 		lags, err := adm.Lag(ctx, names...)
 		if err != nil {
@@ -304,7 +303,6 @@ could not be deleted.`,
 	}
 	co := addClientFlags(cmd, env)
 	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, names []string) error {
-
 		names = uniq(names)
 		resps, err := adm.DeleteGroups(ctx, names...)
 		// As with topics, report what did come back before a shard error.

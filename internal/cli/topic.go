@@ -163,7 +163,6 @@ Internal topics (such as __consumer_offsets) are shown only with --internal.`,
 	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics")
 
 	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, _ []string) error {
-
 		list := adm.ListTopics
 		if internal {
 			list = adm.ListTopicsWithInternal
@@ -208,7 +207,6 @@ separately; the command fails if any of them could not be deleted.`,
 	}
 	co := addClientFlags(cmd, env)
 	cmd.RunE = co.runAdmin(env, func(ctx context.Context, adm *kadm.Client, names []string) error {
-
 		names = uniq(names)
 		resps, err := adm.DeleteTopics(ctx, names...)
 		if err != nil {
