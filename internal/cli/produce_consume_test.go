@@ -207,8 +207,18 @@ func TestProduceOptions(t *testing.T) {
 			want.WriteString(line + "\n")
 		}
 	}
-	if got := h.mustRun("", "consume", topic, "--exit"); got != want.String() {
-		t.Errorf("consumed:\n%s\nwant:\n%s", got, want.String())
+	// acks=0 gives no confirmation, so the last records may land a moment
+	// after produce exits: read again (bounded) until they are there.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := h.mustRun("", "consume", topic, "--exit")
+		if got == want.String() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumed:\n%s\nwant:\n%s", got, want.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
