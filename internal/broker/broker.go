@@ -26,6 +26,7 @@ import (
 	"github.com/spool-mq/spool/internal/handlers"
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/record"
+	"github.com/spool-mq/spool/internal/replication"
 	"github.com/spool-mq/spool/internal/server"
 	"github.com/spool-mq/spool/internal/storage"
 	"github.com/spool-mq/spool/internal/vfs"
@@ -46,8 +47,12 @@ type Broker struct {
 	store  *storage.Manager
 	parts  *partition.Manager
 	groups *group.Coordinator
+	repl   *replication.Manager
 	srv    *server.Server
-	gw     *gateway.Gateway
+	// peerSrv serves replication fetches from other brokers, which arrive
+	// on the cluster port (see controller.ReplicationListener).
+	peerSrv *server.Server
+	gw      *gateway.Gateway
 
 	kafkaLn net.Listener
 	ready   atomic.Bool
@@ -94,7 +99,8 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	if cfg.Durability == "periodic-flush" {
 		durability = partition.PeriodicFlush
 	}
-	b.partOpts = partition.Options{Durability: durability, FlushObserver: b.metrics.observeFlush}
+	b.partOpts = partition.Options{Durability: durability, FlushObserver: b.metrics.observeFlush,
+		NodeID: cfg.NodeID, ReplicaLagTime: ms(cfg.ReplicaLagTimeMaxMs), Logger: logger.With("component", "partition")}
 	defer func() {
 		if err != nil {
 			// Not b: every error return has already set it to nil.
@@ -124,6 +130,11 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		Logger:                   logger.With("component", "controller"),
 		DefaultPartitions:        cfg.DefaultPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+
+		BrokerSessionTimeout:         ms(int64(cfg.BrokerSessionTimeoutMs)),
+		BrokerHeartbeatInterval:      ms(int64(cfg.BrokerHeartbeatIntervalMs)),
+		AutoLeaderRebalance:          cfg.AutoLeaderRebalance,
+		LeaderImbalanceCheckInterval: config.Duration(cfg.LeaderImbalanceCheckIntervalSeconds, time.Second),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting controller: %w", err)
@@ -140,10 +151,13 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	if err != nil {
 		return nil, err
 	}
-	if err := b.ctrl.RegisterBroker(ctx, controller.BrokerRegistration{ID: cfg.NodeID, Host: host, Port: port}); err != nil {
-		return nil, fmt.Errorf("registering broker: %w", err)
-	}
 	if err := controller.WriteMetaProperties(cfg.DataDir, cfg.NodeID, b.ctrl.Image().ClusterID); err != nil {
+		return nil, err
+	}
+	b.partOpts.ISR = isrUpdater{b.ctrl}
+	runCtx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	if err := b.register(ctx, runCtx, host, port); err != nil {
 		return nil, err
 	}
 	gcfg := group.DefaultConfig()
@@ -151,6 +165,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	gcfg.Logger = logger.With("component", "groups")
 	gcfg.NumPartitions = cfg.OffsetsTopicNumPartitions
 	gcfg.ReplicationFactor = cfg.OffsetsTopicReplicationFactor
+	gcfg.ClusterSize = len(voters)
 	gcfg.MinSessionTimeout = config.Duration(int64(cfg.GroupMinSessionTimeoutMs), time.Millisecond)
 	gcfg.MaxSessionTimeout = config.Duration(int64(cfg.GroupMaxSessionTimeoutMs), time.Millisecond)
 	gcfg.InitialRebalanceDelay = config.Duration(int64(cfg.GroupInitialRebalanceDelayMs), time.Millisecond)
@@ -161,6 +176,14 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	if b.groups, err = group.New(gcfg); err != nil {
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
+	b.repl = replication.NewManager(replication.Config{
+		NodeID: cfg.NodeID, Dialer: replicationDialer{b.ctrl}, Partitions: b.parts,
+		Logger:            logger.With("component", "replication"),
+		FetchMaxBytes:     cfg.ReplicaFetchResponseMaxBytes,
+		PartitionMaxBytes: cfg.ReplicaFetchMaxBytes,
+		FetchWait:         ms(int64(cfg.ReplicaFetchWaitMaxMs)),
+		ISRCheckInterval:  ms(cfg.ReplicaLagTimeMaxMs) / 2,
+	})
 	b.syncReplicas()
 
 	h := handlers.New(handlers.Deps{
@@ -168,15 +191,20 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		Decoder: record.NewDecoder(), Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
 	})
 	b.srv = server.New(server.Config{MaxRequestBytes: cfg.MaxRequestBytes, MaxConnections: cfg.MaxConnections},
-		h, logger.With("component", "kafka"), server.NewMetrics(b.reg))
+		h, logger.With("component", "kafka"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "client"}, b.reg)))
+	b.peerSrv = server.New(server.Config{MaxRequestBytes: cfg.MaxRequestBytes, MaxConnections: cfg.MaxConnections},
+		h, logger.With("component", "replication-server"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "replication"}, b.reg)))
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
 	b.goLoop(func() { b.watchMetadata(runCtx) })
 	b.goLoop(func() { b.maintain(runCtx) })
 	b.goLoop(func() {
 		if err := b.srv.Serve(b.kafkaLn); err != nil {
 			logger.Error("kafka listener stopped", "err", err)
+		}
+	})
+	b.goLoop(func() {
+		if err := b.peerSrv.Serve(b.ctrl.ReplicationListener()); err != nil {
+			logger.Error("replication listener stopped", "err", err)
 		}
 	})
 
@@ -212,6 +240,7 @@ func (b *Broker) Ready() bool { return b.ready.Load() }
 // start skips recovery), then the controller.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.controlledShutdown()
 		b.ready.Store(false)
 		var errs []error
 		if b.gw != nil {
@@ -222,10 +251,17 @@ func (b *Broker) Close() error {
 		} else if b.kafkaLn != nil {
 			errs = append(errs, b.kafkaLn.Close())
 		}
+		if b.peerSrv != nil {
+			errs = append(errs, b.peerSrv.Close())
+		}
 		if b.cancel != nil {
 			b.cancel()
 		}
 		b.wg.Wait()
+		if b.repl != nil {
+			// Before storage: fetchers append to the logs.
+			b.repl.Close()
+		}
 		if b.groups != nil {
 			// Before storage: the coordinator writes through partitions.
 			errs = append(errs, b.groups.Close())

@@ -24,8 +24,9 @@ func (b *Broker) watchMetadata(ctx context.Context) {
 }
 
 // syncReplicas makes the local replicas match the metadata image: it opens
-// or creates the replicas this node hosts, applies config and leader-epoch
-// changes, and deletes replicas of topics that are gone (or were deleted and
+// or creates the replicas this node hosts, applies config changes, hands
+// roles and epochs to the replication manager (which starts and stops
+// follower fetchers), and deletes replicas of topics that are gone (or were deleted and
 // recreated under the same name, which the topic id reveals).
 func (b *Broker) syncReplicas() {
 	b.reconcileMu.Lock()
@@ -47,6 +48,11 @@ func (b *Broker) syncReplicas() {
 			wanted[tp] = true
 			b.ensureReplica(tp, t.ID, p, cfg)
 		}
+	}
+	// Roles, epochs and fetchers follow the image before replicas that are
+	// no longer wanted are closed, so no fetcher writes to a closed log.
+	if b.repl != nil {
+		b.repl.Reconcile(img)
 	}
 	for _, p := range b.parts.All() {
 		if !wanted[p.TopicPartition()] {
@@ -70,7 +76,6 @@ func (b *Broker) ensureReplica(tp storage.TopicPartition, topicID [16]byte, meta
 			if p.Config() != cfg {
 				p.SetConfig(cfg)
 			}
-			p.SetLeaderEpoch(meta.LeaderEpoch)
 			return
 		}
 		b.dropReplica(tp)

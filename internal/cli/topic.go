@@ -34,6 +34,7 @@ DeleteTopics).`,
 		newTopicDescribeCmd(env),
 		newTopicAlterConfigCmd(env),
 		newTopicDeleteCmd(env),
+		newTopicReassignCmd(env),
 	)
 	requireSubcommand(cmd)
 	return cmd

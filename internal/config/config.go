@@ -69,6 +69,39 @@ type Broker struct {
 	// cleaner looks for compacted logs that are due for cleaning.
 	CleanerBackoffMs int64
 
+	// Cluster mode: broker liveness, replication and leadership. Defaults
+	// are shorter than Kafka's where failover time depends on them (a
+	// broker is fenced after 4 s of silence rather than 9 s); timeouts are
+	// measured on the monotonic clock, so wall-clock jumps fence nobody.
+
+	// BrokerSessionTimeoutMs (broker.session.timeout.ms): a broker whose
+	// heartbeats stop for this long is fenced and loses its leaderships.
+	BrokerSessionTimeoutMs int32
+	// BrokerHeartbeatIntervalMs (broker.heartbeat.interval.ms) is how often
+	// a broker heartbeats to the controller.
+	BrokerHeartbeatIntervalMs int32
+	// ReplicaLagTimeMaxMs (replica.lag.time.max.ms): a follower that has
+	// not caught up with the leader for this long leaves the ISR.
+	ReplicaLagTimeMaxMs int64
+	// ReplicaFetchMaxBytes (replica.fetch.max.bytes) is the most a follower
+	// asks for per partition in one fetch; ReplicaFetchResponseMaxBytes
+	// (replica.fetch.response.max.bytes) per fetch response.
+	ReplicaFetchMaxBytes         int32
+	ReplicaFetchResponseMaxBytes int32
+	// ReplicaFetchWaitMaxMs (replica.fetch.wait.max.ms) is how long a
+	// follower's fetch waits at the leader for new data.
+	ReplicaFetchWaitMaxMs int32
+	// AutoLeaderRebalance (auto.leader.rebalance.enable) moves leadership
+	// back to each partition's preferred replica every
+	// LeaderImbalanceCheckIntervalSeconds (leader.imbalance.check.interval.seconds).
+	AutoLeaderRebalance                 bool
+	LeaderImbalanceCheckIntervalSeconds int64
+	// ControlledShutdown (controlled.shutdown.enable) moves leadership off
+	// a broker that is stopping before it closes, waiting at most
+	// ControlledShutdownTimeoutMs (controlled.shutdown.timeout.ms).
+	ControlledShutdown          bool
+	ControlledShutdownTimeoutMs int64
+
 	// The consumer group coordinator's settings. They keep Kafka's names
 	// and units so a server.properties written for Kafka means the same
 	// here; Duration converts the counts for the coordinator.
@@ -134,6 +167,17 @@ func Default() Broker {
 		RetentionCheckIntervalMs: 300000,
 		CheckpointIntervalMs:     60000,
 		CleanerBackoffMs:         15000,
+
+		BrokerSessionTimeoutMs:              4000,
+		BrokerHeartbeatIntervalMs:           500,
+		ReplicaLagTimeMaxMs:                 10000,
+		ReplicaFetchMaxBytes:                1 << 20,
+		ReplicaFetchResponseMaxBytes:        10 << 20,
+		ReplicaFetchWaitMaxMs:               500,
+		AutoLeaderRebalance:                 true,
+		LeaderImbalanceCheckIntervalSeconds: 300,
+		ControlledShutdown:                  true,
+		ControlledShutdownTimeoutMs:         30000,
 
 		OffsetsTopicNumPartitions:       50,
 		OffsetsTopicReplicationFactor:   3,
@@ -232,6 +276,21 @@ func int16Key(name, doc string, f func(*Broker) *int16, min int64) brokerKey {
 			}
 			return nil
 		},
+	}
+}
+
+func boolKey(name, doc string, f func(*Broker) *bool) brokerKey {
+	return brokerKey{name: name, typ: TypeBoolean, doc: doc,
+		get: func(b *Broker) string { return strconv.FormatBool(*f(b)) },
+		set: func(b *Broker, v string) error {
+			t, ok := parseBool(v)
+			if !ok {
+				return invalid(name, "must be true or false, got %q", v)
+			}
+			*f(b) = t
+			return nil
+		},
+		check: func(*Broker) error { return nil },
 	}
 }
 
@@ -342,18 +401,7 @@ var brokerKeys = func() []brokerKey {
 		stringKey("controller.quorum.voters", "Metadata quorum as id@host:port,...; empty means this node alone.", func(b *Broker) *string { return &b.Voters }, checkVoters),
 		stringKey("log.level", "Log level: debug, info, warn or error.", func(b *Broker) *string { return &b.LogLevel }, enumCheck("debug", "info", "warn", "error")),
 		stringKey("log.format", "Log format: text or json.", func(b *Broker) *string { return &b.LogFormat }, enumCheck("text", "json")),
-		{name: "auto.create.topics.enable", typ: TypeBoolean, doc: "Create missing topics on Metadata/Produce requests.",
-			get: func(b *Broker) string { return strconv.FormatBool(b.AutoCreateTopics) },
-			set: func(b *Broker, v string) error {
-				t, ok := parseBool(v)
-				if !ok {
-					return invalid("auto.create.topics.enable", "must be true or false, got %q", v)
-				}
-				b.AutoCreateTopics = t
-				return nil
-			},
-			check: func(*Broker) error { return nil },
-		},
+		boolKey("auto.create.topics.enable", "Create missing topics on Metadata/Produce requests.", func(b *Broker) *bool { return &b.AutoCreateTopics }),
 		int32Key("num.partitions", "Partition count for auto-created topics and CreateTopics without a count.", func(b *Broker) *int32 { return &b.DefaultPartitions }, 1),
 		int16Key("default.replication.factor", "Replication factor for auto-created topics and CreateTopics without one.", func(b *Broker) *int16 { return &b.DefaultReplicationFactor }, 1),
 		int32Key("socket.request.max.bytes", "Largest request frame accepted; larger frames close the connection.", func(b *Broker) *int32 { return &b.MaxRequestBytes }, 1),
@@ -380,6 +428,25 @@ var brokerKeys = func() []brokerKey {
 		int64Key("log.retention.check.interval.ms", "How often retention looks for segments to delete.", func(b *Broker) *int64 { return &b.RetentionCheckIntervalMs }, 1),
 		int64Key("log.flush.offset.checkpoint.interval.ms", "How often the recovery point is checkpointed.", func(b *Broker) *int64 { return &b.CheckpointIntervalMs }, 1),
 		int64Key("log.cleaner.backoff.ms", "How often the log cleaner looks for compacted logs due for cleaning.", func(b *Broker) *int64 { return &b.CleanerBackoffMs }, 1),
+
+		int32Key("broker.session.timeout.ms", "A broker whose heartbeats stop for this long is fenced and loses its leaderships.",
+			func(b *Broker) *int32 { return &b.BrokerSessionTimeoutMs }, 10),
+		int32Key("broker.heartbeat.interval.ms", "How often a broker heartbeats to the controller.",
+			func(b *Broker) *int32 { return &b.BrokerHeartbeatIntervalMs }, 1),
+		int64Key("replica.lag.time.max.ms", "A follower that has not caught up with its leader for this long leaves the ISR.",
+			func(b *Broker) *int64 { return &b.ReplicaLagTimeMaxMs }, 10),
+		int32Key("replica.fetch.max.bytes", "Most bytes a follower fetches per partition per request.",
+			func(b *Broker) *int32 { return &b.ReplicaFetchMaxBytes }, 1024),
+		int32Key("replica.fetch.response.max.bytes", "Most bytes in one follower fetch response.",
+			func(b *Broker) *int32 { return &b.ReplicaFetchResponseMaxBytes }, 1024),
+		int32Key("replica.fetch.wait.max.ms", "How long a follower's fetch waits at the leader for new data.",
+			func(b *Broker) *int32 { return &b.ReplicaFetchWaitMaxMs }, 0),
+		boolKey("auto.leader.rebalance.enable", "Move leadership back to preferred replicas periodically.", func(b *Broker) *bool { return &b.AutoLeaderRebalance }),
+		int64Key("leader.imbalance.check.interval.seconds", "How often preferred leadership is restored.",
+			func(b *Broker) *int64 { return &b.LeaderImbalanceCheckIntervalSeconds }, 1),
+		boolKey("controlled.shutdown.enable", "On SIGTERM, move leadership to other replicas before closing.", func(b *Broker) *bool { return &b.ControlledShutdown }),
+		int64Key("controlled.shutdown.timeout.ms", "Longest a controlled shutdown waits for leadership to move.",
+			func(b *Broker) *int64 { return &b.ControlledShutdownTimeoutMs }, 0),
 
 		int32Key("offsets.topic.num.partitions", "Partitions of __consumer_offsets when it is created (later changes are ignored).",
 			func(b *Broker) *int32 { return &b.OffsetsTopicNumPartitions }, 1),
@@ -469,6 +536,10 @@ func (b *Broker) Validate() error {
 	}
 	if err := b.checkAdvertised(); err != nil {
 		errs = append(errs, err)
+	}
+	if b.BrokerHeartbeatIntervalMs >= b.BrokerSessionTimeoutMs {
+		errs = append(errs, invalid("broker.heartbeat.interval.ms", "must be less than broker.session.timeout.ms (%d), got %d",
+			b.BrokerSessionTimeoutMs, b.BrokerHeartbeatIntervalMs))
 	}
 	if b.GroupMaxSessionTimeoutMs < b.GroupMinSessionTimeoutMs {
 		errs = append(errs, invalid("group.max.session.timeout.ms", "must be >= group.min.session.timeout.ms (%d), got %d",

@@ -22,6 +22,17 @@ func TestDefaultIsValid(t *testing.T) {
 	}
 }
 
+func TestHeartbeatMustBeShorterThanSession(t *testing.T) {
+	b := Default()
+	if err := b.Set("broker.heartbeat.interval.ms", "4000"); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Validate()
+	if err == nil || !strings.Contains(err.Error(), "broker.heartbeat.interval.ms: must be less than broker.session.timeout.ms") {
+		t.Fatalf("Validate() = %v, want the heartbeat/session error", err)
+	}
+}
+
 // brokerSetCases has good and bad values for every broker key; the test
 // fails if a key is missing so new keys get validator tests.
 var brokerSetCases = map[string]struct{ good, bad []string }{
@@ -53,6 +64,16 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"offsets.retention.minutes":               {[]string{"1", "10080", "2147483647"}, []string{"0", "-1", "7d"}},
 	"offsets.retention.check.interval.ms":     {[]string{"1", "600000", "9223372036854775807"}, []string{"0", "-1", "10m"}},
 	"offset.metadata.max.bytes":               {[]string{"0", "4096"}, []string{"-1", "4KB"}},
+	"broker.session.timeout.ms":               {[]string{"1000", "9000"}, []string{"9", "-1", "9s"}},
+	"broker.heartbeat.interval.ms":            {[]string{"1", "2000"}, []string{"0", "2s"}},
+	"replica.lag.time.max.ms":                 {[]string{"10", "30000"}, []string{"0", "30s"}},
+	"replica.fetch.max.bytes":                 {[]string{"1024", "1048576"}, []string{"1023", "1MB"}},
+	"replica.fetch.response.max.bytes":        {[]string{"1024", "10485760"}, []string{"0", "10MB"}},
+	"replica.fetch.wait.max.ms":               {[]string{"0", "500"}, []string{"-1", "0.5s"}},
+	"auto.leader.rebalance.enable":            {[]string{"true", "false"}, []string{"on", ""}},
+	"leader.imbalance.check.interval.seconds": {[]string{"1", "300"}, []string{"0", "5m"}},
+	"controlled.shutdown.enable":              {[]string{"true", "false"}, []string{"1x", ""}},
+	"controlled.shutdown.timeout.ms":          {[]string{"0", "30000"}, []string{"-1", "30s"}},
 }
 
 func TestBrokerSetValidators(t *testing.T) {

@@ -20,19 +20,6 @@ func (c *setClusterIDCmd) apply(b *builder, _ uint64) applyResult {
 	return applyResult{}
 }
 
-func (c *registerBrokerCmd) apply(b *builder, index uint64) applyResult {
-	switch {
-	case c.ID < 0:
-		return applyResult{Err: fmt.Errorf("%w: broker id %d is negative", ErrInvalidBrokerRegistration, c.ID)}
-	case c.Host == "":
-		return applyResult{Err: fmt.Errorf("%w: broker %d has no host", ErrInvalidBrokerRegistration, c.ID)}
-	case c.Port < 1 || c.Port > 65535:
-		return applyResult{Err: fmt.Errorf("%w: broker %d port %d is out of range", ErrInvalidBrokerRegistration, c.ID, c.Port)}
-	}
-	b.setBroker(Broker{ID: c.ID, Host: c.Host, Port: c.Port, Rack: cloneString(c.Rack), Epoch: int64(index)})
-	return applyResult{}
-}
-
 func (c *createTopicsCmd) apply(b *builder, _ uint64) applyResult {
 	errs := make([]error, len(c.Topics))
 	for i := range c.Topics {
@@ -63,7 +50,7 @@ func (t *newTopic) apply(b *builder) error {
 		Configs:    cloneConfigs(t.Configs),
 	}
 	for i, replicas := range t.Replicas {
-		topic.Partitions[i] = newPartition(int32(i), replicas)
+		topic.Partitions[i] = b.newPartition(int32(i), replicas)
 	}
 	b.putTopic(topic)
 	return nil
@@ -120,17 +107,6 @@ func checkAssignment(b *builder, assignment [][]int32, wantRF int) error {
 	return nil
 }
 
-// newPartition is a partition as created: the first replica leads, every
-// replica is in sync (there is no data yet), epochs start at 0.
-func newPartition(index int32, replicas []int32) Partition {
-	return Partition{
-		Index:    index,
-		Leader:   replicas[0],
-		Replicas: slices.Clone(replicas),
-		ISR:      slices.Clone(replicas),
-	}
-}
-
 func (c *deleteTopicsCmd) apply(b *builder, _ uint64) applyResult {
 	errs := make([]error, len(c.IDs))
 	for i, id := range c.IDs {
@@ -166,7 +142,7 @@ func (c *createPartitionsCmd) apply(b *builder, _ uint64) applyResult {
 	next := *t
 	next.Partitions = slices.Grow(slices.Clone(t.Partitions), len(c.Replicas))
 	for i, replicas := range c.Replicas {
-		next.Partitions = append(next.Partitions, newPartition(int32(current+i), replicas))
+		next.Partitions = append(next.Partitions, b.newPartition(int32(current+i), replicas))
 	}
 	b.putTopic(&next)
 	return applyResult{}

@@ -50,18 +50,43 @@ func waitUntil(t *testing.T, nodes []*Controller, what string, cond func() bool)
 
 func startCluster(t *testing.T, n int) []*Controller {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// clusterConfigs returns the configs of an n-voter cluster on loopback,
+// each adjusted by tweak (when not nil).
+func clusterConfigs(t *testing.T, n int, tweak func(*Config)) []Config {
+	t.Helper()
 	addrs := freeAddrs(t, n)
 	var voters []Voter
 	for i, a := range addrs {
 		voters = append(voters, Voter{ID: int32(i + 1), Addr: a})
 	}
-	nodes := make([]*Controller, n)
-	for i := range nodes {
-		c, err := New(Config{
+	cfgs := make([]Config, n)
+	for i := range cfgs {
+		cfgs[i] = Config{
 			NodeID: int32(i + 1), Dir: t.TempDir(), BindAddr: addrs[i], Voters: voters, Logger: discardLogger(),
 			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 			LeaderLeaseTimeout: 100 * time.Millisecond,
-		})
+		}
+		if tweak != nil {
+			tweak(&cfgs[i])
+		}
+	}
+	return cfgs
+}
+
+func startClusterWith(t *testing.T, n int, tweak func(*Config)) []*Controller {
+	t.Helper()
+	return startNodes(t, clusterConfigs(t, n, tweak))
+}
+
+// startNodes starts a controller per config and waits until all are ready.
+func startNodes(t *testing.T, cfgs []Config) []*Controller {
+	t.Helper()
+	nodes := make([]*Controller, len(cfgs))
+	for i := range nodes {
+		c, err := New(cfgs[i])
 		if err != nil {
 			t.Fatalf("node %d: %v", i+1, err)
 		}
@@ -107,8 +132,6 @@ func onLeader(t *testing.T, nodes []*Controller, write func(*Controller) error) 
 
 func TestThreeVoterCluster(t *testing.T) {
 	nodes := startCluster(t, 3)
-	ctx := testCtx(t)
-
 	var leader *Controller
 	waitUntil(t, nodes, "all nodes to agree on a leader", func() bool {
 		leader = leaderOf(nodes)
@@ -129,26 +152,9 @@ func TestThreeVoterCluster(t *testing.T) {
 		}
 	}
 
-	// Followers refuse writes and say who leads.
-	for _, c := range nodes {
-		if c == leader {
-			continue
-		}
-		err := c.RegisterBroker(ctx, BrokerRegistration{ID: 9, Host: "h", Port: 1})
-		var nle *NotLeaderError
-		if !errors.Is(err, ErrNotLeader) || !errors.As(err, &nle) || nle.LeaderID != leader.cfg.NodeID {
-			t.Fatalf("write on follower %d = %v, want NotLeaderError naming %d", c.cfg.NodeID, err, leader.cfg.NodeID)
-		}
-		if errs := c.CreateTopics(ctx, []TopicSpec{{Name: "x", NumPartitions: 1, ReplicationFactor: 1}}, false); !errors.Is(errs[0], ErrNotLeader) {
-			t.Fatalf("create on follower = %v", errs[0])
-		}
-	}
-
-	for id := int32(1); id <= 3; id++ {
-		leader = onLeader(t, nodes, func(c *Controller) error {
-			return c.RegisterBroker(ctx, BrokerRegistration{ID: id, Host: "127.0.0.1", Port: 9090 + id})
-		})
-	}
+	// Every node registers its broker (followers forward) and keeps it
+	// alive.
+	runBrokers(t, nodes)
 	leader = onLeader(t, nodes, func(c *Controller) error {
 		return createOne(t, c, TopicSpec{Name: "replicated", NumPartitions: 3, ReplicationFactor: 3})
 	})

@@ -37,6 +37,16 @@ const (
 	cmdCreatePartitions    commandType = "create_partitions"
 	cmdAlterConfigs        commandType = "alter_configs"
 	cmdAllocateProducerIDs commandType = "allocate_producer_ids"
+
+	// Broker lifecycle (lifecycle.go).
+	cmdFenceBroker             commandType = "fence_broker"
+	cmdUnfenceBroker           commandType = "unfence_broker"
+	cmdBeginControlledShutdown commandType = "begin_controlled_shutdown"
+
+	// Partition state (partitions.go, elect.go, reassign.go).
+	cmdAlterPartition     commandType = "alter_partition"
+	cmdElectLeaders       commandType = "elect_leaders"
+	cmdReassignPartitions commandType = "reassign_partitions"
 )
 
 type envelope struct {
@@ -60,6 +70,9 @@ type applyResult struct {
 	Err   error
 	Errs  []error
 	First int64 // first producer id of an allocated block
+	// Partition is the state an AlterPartition produced (partitions.go).
+	// It is not forwarded: a follower reads it from its own image.
+	Partition *Partition
 }
 
 func newCommand(t commandType) (command, error) {
@@ -78,6 +91,18 @@ func newCommand(t commandType) (command, error) {
 		return &alterConfigsCmd{}, nil
 	case cmdAllocateProducerIDs:
 		return &allocateProducerIDsCmd{}, nil
+	case cmdFenceBroker:
+		return &fenceBrokerCmd{}, nil
+	case cmdUnfenceBroker:
+		return &unfenceBrokerCmd{}, nil
+	case cmdBeginControlledShutdown:
+		return &beginControlledShutdownCmd{}, nil
+	case cmdAlterPartition:
+		return &alterPartitionCmd{}, nil
+	case cmdElectLeaders:
+		return &electLeadersCmd{}, nil
+	case cmdReassignPartitions:
+		return &reassignCmd{}, nil
 	}
 	return nil, fmt.Errorf("%w: type %q", ErrUnsupportedCommand, t)
 }
@@ -135,6 +160,8 @@ type registerBrokerCmd struct {
 	Host string  `json:"host"`
 	Port int32   `json:"port"`
 	Rack *string `json:"rack,omitempty"`
+	// Incarnation is the registering process's random id (lifecycle.go).
+	Incarnation uuid `json:"incarnation"`
 }
 
 type createTopicsCmd struct {

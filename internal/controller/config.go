@@ -88,6 +88,10 @@ const (
 	DefaultSnapshotInterval   = 2 * time.Minute
 	DefaultSnapshotRetain     = 2
 
+	DefaultBrokerSessionTimeout         = 4 * time.Second
+	DefaultBrokerHeartbeatInterval      = 500 * time.Millisecond
+	DefaultLeaderImbalanceCheckInterval = 5 * time.Minute
+
 	singleVoterHeartbeatTimeout   = 100 * time.Millisecond
 	singleVoterLeaderLeaseTimeout = 50 * time.Millisecond
 )
@@ -134,6 +138,23 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	SnapshotRetain    int
+
+	// BrokerSessionTimeout is how long the Raft leader waits without a
+	// heartbeat from a registered broker before fencing it
+	// (broker.session.timeout.ms). It also bounds how long a broker whose
+	// heartbeats go unanswered reports SessionHealthy. Default 4 s.
+	BrokerSessionTimeout time.Duration
+	// BrokerHeartbeatInterval is how often RunHeartbeats reports to the
+	// Raft leader, and how often the leader looks for expired sessions
+	// (broker.heartbeat.interval.ms). Must be below BrokerSessionTimeout.
+	// Default 500 ms.
+	BrokerHeartbeatInterval time.Duration
+	// AutoLeaderRebalance makes the Raft leader move partition leadership
+	// back to preferred replicas (auto.leader.rebalance.enable).
+	AutoLeaderRebalance bool
+	// LeaderImbalanceCheckInterval is how often that check runs
+	// (leader.imbalance.check.interval.seconds). Default 5 min.
+	LeaderImbalanceCheckInterval time.Duration
 }
 
 // Validate reports the first problem with the configuration.
@@ -184,6 +205,8 @@ func (c Config) Validate() error {
 		"heartbeat timeout": c.HeartbeatTimeout, "election timeout": c.ElectionTimeout,
 		"leader lease timeout": c.LeaderLeaseTimeout, "commit timeout": c.CommitTimeout,
 		"apply timeout": c.ApplyTimeout, "snapshot interval": c.SnapshotInterval,
+		"broker session timeout": c.BrokerSessionTimeout, "broker heartbeat interval": c.BrokerHeartbeatInterval,
+		"leader imbalance check interval": c.LeaderImbalanceCheckInterval,
 	} {
 		if d < 0 {
 			return bad("%s %v is negative", name, d)
@@ -191,6 +214,16 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotRetain < 0 {
 		return bad("snapshot retain %d is negative", c.SnapshotRetain)
+	}
+	session, interval := c.BrokerSessionTimeout, c.BrokerHeartbeatInterval
+	if session == 0 {
+		session = DefaultBrokerSessionTimeout
+	}
+	if interval == 0 {
+		interval = DefaultBrokerHeartbeatInterval
+	}
+	if interval >= session {
+		return bad("broker heartbeat interval %v is not below the broker session timeout %v", interval, session)
 	}
 	return nil
 }
@@ -239,6 +272,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotRetain == 0 {
 		c.SnapshotRetain = DefaultSnapshotRetain
+	}
+	if c.BrokerSessionTimeout == 0 {
+		c.BrokerSessionTimeout = DefaultBrokerSessionTimeout
+	}
+	if c.BrokerHeartbeatInterval == 0 {
+		c.BrokerHeartbeatInterval = DefaultBrokerHeartbeatInterval
+	}
+	if c.LeaderImbalanceCheckInterval == 0 {
+		c.LeaderImbalanceCheckInterval = DefaultLeaderImbalanceCheckInterval
 	}
 	return c
 }

@@ -2,8 +2,8 @@ package controller
 
 import (
 	"errors"
-	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +62,11 @@ func TestConfigValidate(t *testing.T) {
 		"negative rf":             func(c *Config) { c.DefaultReplicationFactor = -1 },
 		"negative timeout":        func(c *Config) { c.HeartbeatTimeout = -time.Second },
 		"negative retain":         func(c *Config) { c.SnapshotRetain = -1 },
+		"negative session":        func(c *Config) { c.BrokerSessionTimeout = -time.Second },
+		"heartbeat >= session": func(c *Config) {
+			c.BrokerSessionTimeout, c.BrokerHeartbeatInterval = time.Second, time.Second
+		},
+		"heartbeat above default session": func(c *Config) { c.BrokerHeartbeatInterval = 5 * time.Second },
 	}
 	for name, mutate := range cases {
 		cfg := base
@@ -89,6 +94,11 @@ func TestConfigDefaults(t *testing.T) {
 			t.Errorf("leader lease %v exceeds heartbeat timeout %v (raft rejects that)", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
 		}
 	}
+	if single.BrokerSessionTimeout != DefaultBrokerSessionTimeout || single.BrokerHeartbeatInterval != DefaultBrokerHeartbeatInterval ||
+		single.LeaderImbalanceCheckInterval != DefaultLeaderImbalanceCheckInterval || single.AutoLeaderRebalance {
+		t.Errorf("lifecycle defaults: session %v heartbeat %v imbalance check %v rebalance %v", single.BrokerSessionTimeout,
+			single.BrokerHeartbeatInterval, single.LeaderImbalanceCheckInterval, single.AutoLeaderRebalance)
+	}
 	// Explicit values are kept.
 	custom := Config{DefaultPartitions: 6, DefaultReplicationFactor: 3, HeartbeatTimeout: time.Second}.withDefaults()
 	if custom.DefaultPartitions != 6 || custom.DefaultReplicationFactor != 3 || custom.HeartbeatTimeout != time.Second {
@@ -100,9 +110,7 @@ func TestDefaultsFromConfigApplyToTopics(t *testing.T) {
 	cfg := singleConfig(t.TempDir())
 	cfg.DefaultPartitions = 4
 	c := start(t, cfg)
-	if err := c.RegisterBroker(testCtx(t), BrokerRegistration{ID: 1, Host: "h", Port: 1}); err != nil {
-		t.Fatal(err)
-	}
+	registerLive(t, c, BrokerRegistration{ID: 1, Host: "h", Port: 1})
 	if err := createOne(t, c, TopicSpec{Name: "d", NumPartitions: -1, ReplicationFactor: -1}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +130,8 @@ func TestSingleVoterListedExplicitly(t *testing.T) {
 	}
 }
 
-func TestRestartWithChangedVotersWarnsAndKeepsStoredQuorum(t *testing.T) {
-	addrs := freeAddrs(t, 2)
+func TestRestartWithChangedVoterIDsFails(t *testing.T) {
+	addrs := freeAddrs(t, 3)
 	cfg := singleConfig(t.TempDir())
 	cfg.BindAddr = addrs[0]
 	cfg.Voters = []Voter{{ID: 1, Addr: addrs[0]}}
@@ -131,17 +139,22 @@ func TestRestartWithChangedVotersWarnsAndKeepsStoredQuorum(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{min: slog.LevelWarn}
-	cfg.Logger = slog.New(rec)
-	cfg.Voters = append(cfg.Voters, Voter{ID: 2, Addr: addrs[1]})
-	c = start(t, cfg) // still a one-voter quorum, so it leads alone
-	if !c.IsLeader() {
-		t.Fatal("restarted node does not lead its stored one-voter quorum")
+	// Another voter id: refused with a clear message.
+	bad := cfg
+	bad.Voters = append(slices.Clone(cfg.Voters), Voter{ID: 2, Addr: addrs[1]})
+	if c, err := New(bad); !errors.Is(err, ErrInvalidVoters) || !strings.Contains(err.Error(), "differ from the quorum") {
+		if c != nil {
+			_ = c.Close()
+		}
+		t.Fatalf("restart with voter ids {1,2} over a stored {1} = %v, want ErrInvalidVoters", err)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.records) == 0 || !strings.Contains(rec.records[0].Message, "configured voters differ") {
-		t.Fatalf("no warning about changed voters: %v", rec.records)
+	// The same ids at another address: fine (addresses are per node).
+	moved := cfg
+	moved.BindAddr = addrs[2]
+	moved.Voters = []Voter{{ID: 1, Addr: addrs[2]}}
+	c = start(t, moved)
+	if !c.IsLeader() {
+		t.Fatal("restarted node at a new address does not lead its one-voter quorum")
 	}
 }
 

@@ -7,11 +7,16 @@
 // node with no voters configured is a one-voter cluster. (raft-boltdb v1
 // uses the archived boltdb/bolt, which fails Go's checkptr under -race.)
 //
-// Writes are commands (see commands.go for the log format) proposed on the
-// leader through one method, submit; applying a command builds a new Image
-// copy-on-write and publishes it, so readers never lock. Followers reject
-// writes with *NotLeaderError for now; forwarding to the leader will be
-// added in submit.
+// Writes are commands (see commands.go for the log format) proposed
+// through one method, submit, which works on every node: a follower
+// forwards the command to the Raft leader (forward.go). Applying a command
+// builds a new Image copy-on-write and publishes it, so readers never lock.
+//
+// All inter-node traffic uses the node's cluster port (the Raft listener):
+// every connection starts with a hello naming its stream, Raft, controller
+// RPCs or replication (mux.go, transport.go). Brokers register and
+// heartbeat to the Raft leader, which fences those that stop
+// (lifecycle.go, liveness.go).
 package controller
 
 import (
@@ -19,8 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,6 +47,30 @@ type Controller struct {
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
+	mux   *clusterMux
+	pool  *controlPool
+
+	// ctx ends at Close; it bounds work done for peers.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// born anchors the monotonic clock of broker liveness (now()).
+	born time.Time
+	// wg tracks the control server, its connections and the liveness loop.
+	wg sync.WaitGroup
+
+	// connMu guards conns, the open inbound control connections (nil once
+	// closing).
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+
+	// live is the Raft leader's view of broker sessions (liveness.go).
+	live liveness
+
+	// Broker side of the lifecycle (lifecycle.go): the registrations made
+	// through this controller and whether a controlled shutdown began.
+	bmu          sync.Mutex
+	regs         map[int32]*localBroker
+	wantShutdown atomic.Bool
 
 	observer  *raft.Observer
 	obsCh     chan raft.Observation
@@ -73,7 +104,11 @@ func New(cfg Config) (c *Controller, err error) {
 		obsCh:     make(chan raft.Observation, 16),
 		stop:      make(chan struct{}),
 		watchDone: make(chan struct{}),
+		born:      time.Now(),
+		conns:     make(map[net.Conn]struct{}),
+		regs:      make(map[int32]*localBroker),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	var cleanup []func() error
 	defer func() {
 		if err != nil {
@@ -90,15 +125,26 @@ func New(cfg Config) (c *Controller, err error) {
 			advertise = v.Addr
 		}
 	}
-	stream, err := listenRaft(cfg.BindAddr, advertise)
+	ln, advertise, err := listenCluster(cfg.BindAddr, advertise)
 	if err != nil {
-		return nil, fmt.Errorf("raft listener %s: %w", cfg.BindAddr, err)
+		return nil, fmt.Errorf("cluster listener %s: %w", cfg.BindAddr, err)
 	}
+	c.mux = newClusterMux(ln, cfg.NodeID, cfg.Voters, advertise,
+		func() string { return c.Image().ClusterID }, cfg.Logger.With("subsystem", "cluster-net"))
+	cleanup = append(cleanup, c.mux.Close)
+	c.pool = newControlPool(func(ctx context.Context, node int32) (net.Conn, error) {
+		pc, err := c.mux.dial(ctx, node, StreamControl)
+		if err != nil {
+			return nil, err
+		}
+		return pc, nil
+	})
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hlog.Named("raft-net"),
+		Stream:                newRaftStream(c.mux, advertise),
+		ServerAddressProvider: voterAddrs(c.mux.addrs),
+		MaxPool:               3,
+		Timeout:               10 * time.Second,
+		Logger:                hlog.Named("raft-net"),
 	})
 	cleanup = append(cleanup, c.trans.Close)
 
@@ -158,10 +204,21 @@ func New(cfg Config) (c *Controller, err error) {
 		return false
 	})
 	c.raft.RegisterObserver(c.observer)
+	r, obs := c.raft, c.observer // c is nil by the time a failed New cleans up
+	cleanup = append(cleanup, func() error {
+		r.DeregisterObserver(obs)
+		return r.Shutdown().Error()
+	})
 	if existing {
-		c.warnIfVotersChanged()
+		if err := c.checkStoredVoters(); err != nil {
+			return nil, err
+		}
 	}
 	go c.watchLeadership()
+	c.wg.Add(3)
+	go c.serveControl()
+	go c.runLiveness()
+	go c.runRebalance() // rebalance.go
 	c.log.Debug("metadata controller started", "node_id", cfg.NodeID, "raft_addr", c.trans.LocalAddr())
 	return c, nil
 }
@@ -182,31 +239,27 @@ func (c *Controller) quorum() raft.Configuration {
 	return conf
 }
 
-// warnIfVotersChanged tells the operator when the configured voters differ
-// from the quorum stored in the metadata log: the stored one is what Raft
-// uses, since membership changes are not supported yet.
-func (c *Controller) warnIfVotersChanged() {
-	if len(c.cfg.Voters) == 0 {
-		return
-	}
+// checkStoredVoters compares the configured voter ids with the quorum
+// stored in the metadata log. Membership changes are not supported, so a
+// different id set is a startup error. Addresses may differ: each node
+// reaches its peers at the addresses in its own voters list.
+func (c *Controller) checkStoredVoters() error {
 	future := c.raft.GetConfiguration()
-	if future.Error() != nil {
-		return
+	if err := future.Error(); err != nil {
+		return fmt.Errorf("reading the stored metadata quorum: %w", err)
 	}
-	stored := make(map[raft.ServerID]raft.ServerAddress)
+	var stored []int32
 	for _, s := range future.Configuration().Servers {
-		stored[s.ID] = s.Address
-	}
-	same := len(stored) == len(c.cfg.Voters)
-	for _, v := range c.cfg.Voters {
-		if addr, ok := stored[serverID(v.ID)]; !ok || string(addr) != v.Addr {
-			same = false
+		if n, err := strconv.ParseInt(string(s.ID), 10, 32); err == nil {
+			stored = append(stored, int32(n))
 		}
 	}
-	if !same {
-		c.log.Warn("configured voters differ from the quorum stored in the metadata log; using the stored quorum",
-			"configured", c.cfg.Voters, "stored", future.Configuration().Servers)
+	slices.Sort(stored)
+	if !slices.Equal(stored, c.mux.voterIDs) {
+		return fmt.Errorf("%w: the configured voter ids %v differ from the quorum %v stored in %s; changing the voters of an existing cluster is not supported",
+			ErrInvalidVoters, c.mux.voterIDs, stored, c.cfg.Dir)
 	}
+	return nil
 }
 
 func serverID(node int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(node))) }
@@ -379,15 +432,22 @@ func (c *Controller) Close() error {
 				c.log.Debug("leadership transfer on shutdown failed", "err", err)
 			}
 		}
+		c.cancel()
 		var errs []error
 		if err := c.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("stopping raft: %w", err))
 		}
 		c.raft.DeregisterObserver(c.observer)
 		<-c.watchDone
+		c.closeConns()
+		c.pool.close()
 		if err := c.trans.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing raft transport: %w", err))
 		}
+		if err := c.mux.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the cluster listener: %w", err))
+		}
+		c.wg.Wait()
 		if err := c.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing raft log: %w", err))
 		}
@@ -396,45 +456,24 @@ func (c *Controller) Close() error {
 	return c.closeErr
 }
 
-// checkLeader returns nil on the leader, ErrClosed after Close and a
-// *NotLeaderError elsewhere.
-func (c *Controller) checkLeader() error {
-	select {
-	case <-c.stop:
-		return ErrClosed
-	default:
-	}
+// propose appends cmd (data is its encoding) to the Raft log on this node,
+// which must lead, and returns the FSM's result and the entry's index once
+// applied. A broker registration is first checked against live sessions.
+func (c *Controller) propose(ctx context.Context, cmd command, data []byte) (applyResult, uint64, error) {
 	if c.raft.State() != raft.Leader {
-		return &NotLeaderError{LeaderID: c.LeaderID()}
+		return applyResult{}, 0, &NotLeaderError{LeaderID: c.LeaderID()}
 	}
-	return nil
-}
-
-// submit is the one path by which metadata changes are made. On the leader
-// it appends cmd to the Raft log and returns the FSM's result once
-// applied; with validateOnly it applies cmd to a scratch copy of the
-// current image instead, so validation is exactly the apply logic. Other
-// nodes get *NotLeaderError; forwarding to the leader will go here.
-//
-// If ctx ends first the command may still be applied later, as with any
-// Kafka request that times out.
-func (c *Controller) submit(ctx context.Context, cmd command, validateOnly bool) (applyResult, error) {
-	if err := c.checkLeader(); err != nil {
-		return applyResult{}, err
-	}
-	if validateOnly {
-		img := c.Image()
-		return cmd.apply(newBuilder(img), img.Index+1), nil
-	}
-	data, err := encodeCommand(cmd)
-	if err != nil {
-		return applyResult{}, err
+	reg, isReg := cmd.(*registerBrokerCmd)
+	if isReg {
+		if err := c.checkRegistration(reg); err != nil {
+			return applyResult{}, 0, err
+		}
 	}
 	timeout := c.cfg.ApplyTimeout
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout = time.Until(deadline)
 		if timeout <= 0 {
-			return applyResult{}, fmt.Errorf("metadata write %s: %w", cmd.kind(), context.DeadlineExceeded)
+			return applyResult{}, 0, fmt.Errorf("metadata write %s: %w", cmd.kind(), context.DeadlineExceeded)
 		}
 	}
 	future := c.raft.Apply(data, timeout)
@@ -443,16 +482,19 @@ func (c *Controller) submit(ctx context.Context, cmd command, validateOnly bool)
 	select {
 	case err := <-done:
 		if err != nil {
-			return applyResult{}, c.raftError(cmd, err)
+			return applyResult{}, 0, c.raftError(cmd, err)
 		}
 	case <-ctx.Done():
-		return applyResult{}, fmt.Errorf("metadata write %s (it may still be applied): %w", cmd.kind(), ctx.Err())
+		return applyResult{}, 0, fmt.Errorf("metadata write %s (it may still be applied): %w", cmd.kind(), ctx.Err())
 	}
 	res, ok := future.Response().(applyResult)
 	if !ok {
-		return applyResult{}, fmt.Errorf("metadata write %s: unexpected FSM response %T", cmd.kind(), future.Response())
+		return applyResult{}, 0, fmt.Errorf("metadata write %s: unexpected FSM response %T", cmd.kind(), future.Response())
 	}
-	return res, nil
+	if isReg && res.Err == nil {
+		c.touchSession(reg.ID, [16]byte(reg.Incarnation))
+	}
+	return res, future.Index(), nil
 }
 
 // raftError translates Raft's errors into the controller's.

@@ -22,7 +22,9 @@ func testCtx(t *testing.T) context.Context {
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func singleConfig(dir string) Config {
-	return Config{NodeID: 1, Dir: dir, BindAddr: "127.0.0.1:0", Logger: discardLogger()}
+	// The brokers these tests register do not heartbeat; a long session
+	// keeps the leader from fencing them mid-test.
+	return Config{NodeID: 1, Dir: dir, BindAddr: "127.0.0.1:0", Logger: discardLogger(), BrokerSessionTimeout: time.Hour}
 }
 
 // start runs a controller until the test ends and waits for it to be ready.
@@ -43,9 +45,7 @@ func start(t *testing.T, cfg Config) *Controller {
 func startWithBroker(t *testing.T) *Controller {
 	t.Helper()
 	c := start(t, singleConfig(t.TempDir()))
-	if err := c.RegisterBroker(testCtx(t), BrokerRegistration{ID: 1, Host: "127.0.0.1", Port: 9092}); err != nil {
-		t.Fatalf("RegisterBroker: %v", err)
-	}
+	registerLive(t, c, BrokerRegistration{ID: 1, Host: "127.0.0.1", Port: 9092})
 	return c
 }
 
@@ -79,16 +79,21 @@ func TestRegisterBroker(t *testing.T) {
 	c := start(t, singleConfig(t.TempDir()))
 	ctx := testCtx(t)
 	rack := "r1"
-	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 1, Host: "h1", Port: 9092, Rack: &rack}); err != nil {
+	inc := newUUID()
+	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 1, Host: "h1", Port: 9092, Rack: &rack, IncarnationID: inc}); err != nil {
 		t.Fatal(err)
 	}
 	rack = "changed after the call"
 	b, ok := c.Image().Brokers[1]
-	if !ok || b.Host != "h1" || b.Port != 9092 || b.Rack == nil || *b.Rack != "r1" || b.Fenced || b.Epoch <= 0 {
-		t.Fatalf("broker 1 = %+v (rack %v)", b, b.Rack)
+	if !ok || b.Host != "h1" || b.Port != 9092 || b.Rack == nil || *b.Rack != "r1" || !b.Fenced || b.Epoch <= 0 {
+		t.Fatalf("broker 1 = %+v (rack %v), want it registered and fenced", b, b.Rack)
+	}
+	// A heartbeat from a broker whose image has its registration unfences it.
+	if _, ok := c.heartbeat(ctx, BrokerRegistration{ID: 1, IncarnationID: inc}, false); !ok || c.Image().Brokers[1].Fenced {
+		t.Fatalf("after a heartbeat broker 1 = %+v", c.Image().Brokers[1])
 	}
 	// Re-registration replaces the endpoint and bumps the epoch.
-	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 1, Host: "h2", Port: 9093}); err != nil {
+	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 1, Host: "h2", Port: 9093, IncarnationID: inc}); err != nil {
 		t.Fatal(err)
 	}
 	b2 := c.Image().Brokers[1]
@@ -260,9 +265,7 @@ func TestPlacementSpreadsOverBrokers(t *testing.T) {
 	c := start(t, singleConfig(t.TempDir()))
 	ctx := testCtx(t)
 	for id := int32(1); id <= 3; id++ {
-		if err := c.RegisterBroker(ctx, BrokerRegistration{ID: id, Host: "h", Port: 9000 + id}); err != nil {
-			t.Fatal(err)
-		}
+		registerLive(t, c, BrokerRegistration{ID: id, Host: "h", Port: 9000 + id})
 	}
 	if err := createOne(t, c, TopicSpec{Name: "spread", NumPartitions: 6, ReplicationFactor: 2}); err != nil {
 		t.Fatal(err)
@@ -468,7 +471,7 @@ func TestUpdatesFiresAndCoalesces(t *testing.T) {
 	case <-c.Updates():
 	default:
 	}
-	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 1, Host: "h", Port: 1}); err != nil {
+	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 1, Host: "h", Port: 1, IncarnationID: newUUID()}); err != nil {
 		t.Fatal(err)
 	}
 	select {

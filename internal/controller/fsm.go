@@ -140,12 +140,14 @@ type snapshotData struct {
 }
 
 type snapshotBroker struct {
-	ID     int32   `json:"id"`
-	Host   string  `json:"host"`
-	Port   int32   `json:"port"`
-	Rack   *string `json:"rack,omitempty"`
-	Fenced bool    `json:"fenced,omitempty"`
-	Epoch  int64   `json:"epoch"`
+	ID                   int32   `json:"id"`
+	Host                 string  `json:"host"`
+	Port                 int32   `json:"port"`
+	Rack                 *string `json:"rack,omitempty"`
+	Fenced               bool    `json:"fenced,omitempty"`
+	InControlledShutdown bool    `json:"in_controlled_shutdown,omitempty"`
+	IncarnationID        uuid    `json:"incarnation_id"`
+	Epoch                int64   `json:"epoch"`
 }
 
 type snapshotTopic struct {
@@ -162,6 +164,8 @@ type snapshotPartition struct {
 	PartitionEpoch int32   `json:"partition_epoch"`
 	Replicas       []int32 `json:"replicas"`
 	ISR            []int32 `json:"isr"`
+	Adding         []int32 `json:"adding,omitempty"`
+	Removing       []int32 `json:"removing,omitempty"`
 }
 
 func snapshotOf(img *Image) snapshotData {
@@ -172,14 +176,15 @@ func snapshotOf(img *Image) snapshotData {
 		NextProducerID: img.NextProducerID,
 	}
 	for _, br := range img.SortedBrokers() {
-		snap.Brokers = append(snap.Brokers, snapshotBroker(br))
+		snap.Brokers = append(snap.Brokers, snapshotBroker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack,
+			Fenced: br.Fenced, InControlledShutdown: br.InControlledShutdown, IncarnationID: br.IncarnationID, Epoch: br.Epoch})
 	}
 	for _, t := range img.sorted {
 		st := snapshotTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs}
 		for _, p := range t.Partitions {
 			st.Partitions = append(st.Partitions, snapshotPartition{
 				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
-				Replicas: p.Replicas, ISR: p.ISR,
+				Replicas: p.Replicas, ISR: p.ISR, Adding: p.AddingReplicas, Removing: p.RemovingReplicas,
 			})
 		}
 		snap.Topics = append(snap.Topics, st)
@@ -193,7 +198,8 @@ func (snap *snapshotData) image() *Image {
 	b.next.ClusterID = snap.ClusterID
 	b.next.NextProducerID = snap.NextProducerID
 	for _, br := range snap.Brokers {
-		b.setBroker(Broker(br))
+		b.setBroker(Broker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack, Fenced: br.Fenced,
+			InControlledShutdown: br.InControlledShutdown, IncarnationID: br.IncarnationID, Epoch: br.Epoch})
 	}
 	b.copyTopics()
 	for _, st := range snap.Topics {
@@ -201,7 +207,8 @@ func (snap *snapshotData) image() *Image {
 			Partitions: make([]Partition, len(st.Partitions))}
 		for i, sp := range st.Partitions {
 			t.Partitions[i] = Partition{Index: int32(i), Leader: sp.Leader, LeaderEpoch: sp.LeaderEpoch,
-				PartitionEpoch: sp.PartitionEpoch, Replicas: sp.Replicas, ISR: sp.ISR}
+				PartitionEpoch: sp.PartitionEpoch, Replicas: sp.Replicas, ISR: sp.ISR,
+				AddingReplicas: sp.Adding, RemovingReplicas: sp.Removing}
 		}
 		b.putTopic(t)
 	}

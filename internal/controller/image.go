@@ -37,9 +37,18 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack *string
-	// Fenced brokers are registered but may not lead or host new replicas.
-	// Nothing fences a broker yet (heartbeats come with cluster mode).
+	// Fenced brokers are registered but may not lead or host new replicas:
+	// every registration starts fenced, the first heartbeat that shows the
+	// broker has caught up with the metadata log unfences it, and a missed
+	// session fences it again.
 	Fenced bool
+	// InControlledShutdown is set while the broker is shutting down
+	// cleanly: leadership moves away from it and heartbeats no longer
+	// unfence it.
+	InControlledShutdown bool
+	// IncarnationID is random per broker process start; a registration
+	// with a new one is a restart.
+	IncarnationID [16]byte
 	// Epoch is the Raft index of the broker's latest registration; it grows
 	// with every re-registration so a stale incarnation can be told apart.
 	Epoch int64
@@ -60,8 +69,21 @@ type Partition struct {
 	Leader         int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
-	Replicas       []int32
-	ISR            []int32
+	// Replicas lists the replicas, the preferred leader first. During a
+	// reassignment it holds the target replicas followed by those being
+	// removed.
+	Replicas []int32
+	ISR      []int32
+	// AddingReplicas and RemovingReplicas are non-empty while a
+	// reassignment is in progress: it completes once every adding replica
+	// is in the ISR.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment of p is in progress.
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
 }
 
 // ReplicationFactor is the number of replicas of the topic's partitions.

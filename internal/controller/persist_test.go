@@ -20,9 +20,7 @@ func populate(t *testing.T, c *Controller) {
 	ctx := testCtx(t)
 	rack := "rack-a"
 	for id := int32(1); id <= 2; id++ {
-		if err := c.RegisterBroker(ctx, BrokerRegistration{ID: id, Host: "10.0.0.1", Port: 9090 + id, Rack: &rack}); err != nil {
-			t.Fatal(err)
-		}
+		registerLive(t, c, BrokerRegistration{ID: id, Host: "10.0.0.1", Port: 9090 + id, Rack: &rack})
 	}
 	for _, err := range c.CreateTopics(ctx, []TopicSpec{
 		{Name: "alpha", NumPartitions: 4, ReplicationFactor: 2, Configs: map[string]string{"cleanup.policy": "compact"}},
@@ -187,7 +185,7 @@ func TestFSMApplyIsDeterministicAndSkipsUnknownCommands(t *testing.T) {
 	}
 	add(&setClusterIDCmd{ClusterID: "first"})
 	add(&setClusterIDCmd{ClusterID: "second"}) // ignored: the first id sticks
-	add(&registerBrokerCmd{ID: 3, Host: "h", Port: 9})
+	add(&registerBrokerCmd{ID: 3, Host: "h", Port: 9, Incarnation: uuid(newUUID())})
 	add(&createTopicsCmd{Topics: []newTopic{{Name: "x", ID: uuid(newUUID()), Replicas: [][]int32{{3}, {3}}}}})
 	entries = append(entries, []byte(`{"type":"create_topics","v":2,"data":{}}`), []byte(`{"type":"teleport","v":1,"data":{}}`), []byte(`garbage`))
 	add(&allocateProducerIDsCmd{Count: 7})
@@ -226,7 +224,7 @@ func TestCommandEncodingRoundTrip(t *testing.T) {
 	id := newUUID()
 	cmds := []command{
 		&setClusterIDCmd{ClusterID: "abc"},
-		&registerBrokerCmd{ID: 1, Host: "h", Port: 2, Rack: &v},
+		&registerBrokerCmd{ID: 1, Host: "h", Port: 2, Rack: &v, Incarnation: uuid(newUUID())},
 		&createTopicsCmd{Topics: []newTopic{{Name: "t", ID: uuid(id), Replicas: [][]int32{{1, 2}}, Configs: map[string]string{"k": "v"}}}},
 		&deleteTopicsCmd{IDs: []uuid{uuid(id)}},
 		&createPartitionsCmd{TopicID: uuid(id), Current: 1, Replicas: [][]int32{{2, 1}}},

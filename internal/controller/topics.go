@@ -8,24 +8,6 @@ import (
 	"slices"
 )
 
-// BrokerRegistration is what a broker announces about itself.
-type BrokerRegistration struct {
-	ID   int32
-	Host string
-	Port int32
-	Rack *string
-}
-
-// RegisterBroker records (or refreshes) a broker's endpoint. Registering
-// again replaces host, port and rack and bumps the broker's epoch.
-func (c *Controller) RegisterBroker(ctx context.Context, reg BrokerRegistration) error {
-	res, err := c.submit(ctx, &registerBrokerCmd{ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: cloneString(reg.Rack)}, false)
-	if err != nil {
-		return err
-	}
-	return res.Err
-}
-
 // TopicSpec describes a topic to create.
 type TopicSpec struct {
 	Name string
@@ -48,8 +30,8 @@ type TopicSpec struct {
 // as one log entry; each is still accepted or rejected on its own.
 func (c *Controller) CreateTopics(ctx context.Context, specs []TopicSpec, validateOnly bool) []error {
 	errs := make([]error, len(specs))
-	if err := c.checkLeader(); err != nil {
-		return fill(errs, err)
+	if c.isClosed() {
+		return fill(errs, ErrClosed)
 	}
 	img := c.Image()
 	cmd := &createTopicsCmd{}
@@ -171,8 +153,8 @@ func placeReplicas(brokers []int32, start, first, count, rf int) [][]int32 {
 // DeleteTopics deletes topics by name, one result per name.
 func (c *Controller) DeleteTopics(ctx context.Context, names []string) []error {
 	errs := make([]error, len(names))
-	if err := c.checkLeader(); err != nil {
-		return fill(errs, err)
+	if c.isClosed() {
+		return fill(errs, ErrClosed)
 	}
 	img := c.Image()
 	ids := make([]*[16]byte, len(names))
@@ -198,8 +180,8 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string) []error {
 // give ErrUnknownTopicID.
 func (c *Controller) DeleteTopicsByID(ctx context.Context, ids [][16]byte) []error {
 	errs := make([]error, len(ids))
-	if err := c.checkLeader(); err != nil {
-		return fill(errs, err)
+	if c.isClosed() {
+		return fill(errs, ErrClosed)
 	}
 	img := c.Image()
 	ptrs := make([]*[16]byte, len(ids))
@@ -244,8 +226,8 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, newTota
 // placement: assignments lists the replicas of each new partition in
 // order (nil means automatic), each with the topic's replication factor.
 func (c *Controller) CreatePartitionsWithAssignments(ctx context.Context, topic string, newTotal int32, assignments [][]int32, validateOnly bool) error {
-	if err := c.checkLeader(); err != nil {
-		return err
+	if c.isClosed() {
+		return ErrClosed
 	}
 	img := c.Image()
 	t := img.Topic(topic)
@@ -296,8 +278,8 @@ func (c *Controller) ReplaceTopicConfigs(ctx context.Context, topic string, conf
 }
 
 func (c *Controller) alterConfigs(ctx context.Context, topic string, cmd *alterConfigsCmd, validateOnly bool) error {
-	if err := c.checkLeader(); err != nil {
-		return err
+	if c.isClosed() {
+		return ErrClosed
 	}
 	t := c.Image().Topic(topic)
 	if t == nil {

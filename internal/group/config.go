@@ -21,8 +21,14 @@ type Config struct {
 	// would move every group to another partition.
 	NumPartitions int32
 	// ReplicationFactor is offsets.topic.replication.factor (default 3);
-	// the topic is created with min(this, live brokers) replicas.
+	// the topic is created with min(this, ClusterSize) replicas.
 	ReplicationFactor int16
+	// ClusterSize is the number of brokers the cluster is configured with
+	// (the metadata voters); 0 means unknown. The topic's replication
+	// factor is capped at it rather than at the brokers alive at the
+	// moment, so a cluster whose brokers are still starting does not get
+	// an under-replicated coordinator topic forever.
+	ClusterSize int
 	// SegmentBytes is offsets.topic.segment.bytes (default 100 MiB): small
 	// segments let compaction keep the topic small.
 	SegmentBytes int64

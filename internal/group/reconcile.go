@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/partition"
@@ -32,7 +33,8 @@ func (c *Coordinator) Reconcile(img *controller.Image, parts *partition.Manager)
 }
 
 // TopicSpec is how __consumer_offsets is created: NumPartitions
-// partitions, min(ReplicationFactor, live brokers) replicas, compacted
+// partitions, min(ReplicationFactor, cluster size) replicas (creation
+// fails, retriably, until that many brokers are alive), compacted
 // (only the latest record per key matters) with small segments so that
 // compaction can keep it small.
 func (c *Coordinator) TopicSpec(img *controller.Image) controller.TopicSpec {
@@ -42,7 +44,11 @@ func (c *Coordinator) TopicSpec(img *controller.Image) controller.TopicSpec {
 			live++
 		}
 	}
-	rf := max(min(int(c.cfg.ReplicationFactor), live), 1)
+	size := c.cfg.ClusterSize
+	if size <= 0 {
+		size = live
+	}
+	rf := max(min(int(c.cfg.ReplicationFactor), size), 1)
 	return controller.TopicSpec{
 		Name:              TopicName,
 		NumPartitions:     c.cfg.NumPartitions,
@@ -58,18 +64,32 @@ func (c *Coordinator) TopicSpec(img *controller.Image) controller.TopicSpec {
 // partitionLog adapts a local partition replica to Log.
 type partitionLog struct{ p *partition.Partition }
 
+// commitTimeout bounds how long a coordinator write waits for the ISR
+// (Kafka's offsets.commit.timeout.ms default).
+const commitTimeout = 5 * time.Second
+
+// Append writes with acks=all: a commit is acknowledged only once every
+// in-sync replica has it, so it survives the coordinator's failover.
 func (l partitionLog) Append(batch []byte) error {
-	_, err := l.p.Produce(batch, true)
+	_, err := l.p.ProduceAcks(batch, -1, commitTimeout)
+	if errors.Is(err, partition.ErrNotLeader) {
+		// Leadership moved mid-write: the client must find the new
+		// coordinator.
+		return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
+	}
 	if errors.Is(err, partition.ErrMessageTooLarge) {
 		return fmt.Errorf("%w: %w", ErrRecordTooLarge, err)
 	}
 	return err
 }
 
+// Read and EndOffset cover the whole local log, not just up to the high
+// watermark: a new leader's log is authoritative (everything in it will be
+// committed), while its high watermark may still lag until followers
+// fetch, so loading only to the watermark could miss recent commits.
 func (l partitionLog) Read(offset int64, maxBytes int) ([]byte, error) {
-	r, err := l.p.Read(offset, maxBytes, true)
-	return r.Data, err
+	return l.p.ReadLocal(offset, maxBytes)
 }
 
 func (l partitionLog) StartOffset() int64 { return l.p.LogStartOffset() }
-func (l partitionLog) EndOffset() int64   { return l.p.HighWatermark() }
+func (l partitionLog) EndOffset() int64   { return l.p.LogEndOffset() }

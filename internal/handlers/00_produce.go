@@ -8,15 +8,19 @@ package handlers
 // KIP-951; v12 only allows the client to skip a metadata refresh.
 //
 // acks=0 gets no response; if any partition failed, the connection is
-// closed so the producer refreshes its metadata, as Kafka does.
+// closed so the producer refreshes its metadata, as Kafka does. acks=-1
+// waits, up to the request timeout, until every in-sync replica has the
+// data (see partition.ProduceAcks for the errors that can end the wait).
 
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/partition"
 )
 
@@ -73,8 +77,9 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 		}
 	}
 
+	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
 	run := func(j job) {
-		res, err := j.p.Produce(j.data, acks != 0)
+		res, err := j.p.ProduceAcks(j.data, acks, timeout)
 		if err != nil {
 			j.out.ErrorCode = errorCode(err)
 			if j.out.ErrorCode == kerr.UnknownServerError.Code {
@@ -108,7 +113,40 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 		}
 		return nil
 	}
+	if req.Version >= 10 {
+		addLeaderHints(h.image(), resp)
+	}
 	return resp
+}
+
+// addLeaderHints fills, for every partition answered NOT_LEADER_OR_FOLLOWER,
+// the leader this broker's metadata knows and that broker's endpoint, so a
+// v10+ client can retry there without a metadata round trip (KIP-951).
+func addLeaderHints(img *controller.Image, resp *kmsg.ProduceResponse) {
+	seen := make(map[int32]bool)
+	for ti := range resp.Topics {
+		rt := &resp.Topics[ti]
+		topic := img.Topic(rt.Topic)
+		for pi := range rt.Partitions {
+			out := &rt.Partitions[pi]
+			if out.ErrorCode != kerr.NotLeaderForPartition.Code || topic == nil ||
+				out.Partition < 0 || int(out.Partition) >= len(topic.Partitions) {
+				continue
+			}
+			meta := topic.Partitions[out.Partition]
+			b, ok := img.Brokers[meta.Leader]
+			if meta.Leader < 0 || !ok {
+				continue
+			}
+			out.CurrentLeader.LeaderID, out.CurrentLeader.LeaderEpoch = meta.Leader, meta.LeaderEpoch
+			if !seen[b.ID] {
+				seen[b.ID] = true
+				eb := kmsg.NewProduceResponseBroker()
+				eb.NodeID, eb.Host, eb.Port, eb.Rack = b.ID, b.Host, b.Port, b.Rack
+				resp.Brokers = append(resp.Brokers, eb)
+			}
+		}
+	}
 }
 
 // localLeader returns this broker's replica of a partition it leads, or the
@@ -128,7 +166,9 @@ func (h *Handlers) localLeader(topic string, index int32) (*partition.Partition,
 	if t == nil || int(index) >= len(t.Partitions) {
 		return nil, kerr.UnknownTopicOrPartition.Code
 	}
-	if t.Partitions[index].Leader != h.NodeID {
+	// Both must agree: the image (this broker's metadata) and the replica
+	// (which may not have applied that image yet).
+	if t.Partitions[index].Leader != h.NodeID || !p.IsLeader() {
 		return nil, kerr.NotLeaderForPartition.Code
 	}
 	return p, 0

@@ -13,6 +13,11 @@ package handlers
 // fetch requests. Long polling: if less than min_bytes is available the
 // request waits, up to max_wait_ms, for any of its partitions' high
 // watermarks to move.
+//
+// Replica fetches (ReplicaID >= 0, from followers over the cluster port)
+// are accepted only from the broker they name. They read up to the log
+// end, report the follower's progress to the partition (high watermark,
+// ISR) and wait for appends rather than for the high watermark.
 
 import (
 	"context"
@@ -45,18 +50,27 @@ func (r *fetchResponse) Release() {
 	r.bufs = nil
 }
 
-func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.FetchRequest) *fetchResponse {
+// fetchPart is one partition a fetch reads.
+type fetchPart struct {
+	p   *partition.Partition
+	in  *kmsg.FetchRequestTopicPartition
+	out *kmsg.FetchResponseTopicPartition
+}
+
+func handleFetch(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.FetchRequest) *fetchResponse {
 	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse), pool: &h.fetchBufs}
 	if req.SessionID != 0 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp
 	}
+	// A replica fetch must come from the broker it names, over the
+	// cluster port: anyone else could move the high watermark.
+	replica := req.ReplicaID
+	denied := replica >= 0 && rc.conn.PeerNode != replica
 	// Resolve the partitions once; the response skeleton is reused across
 	// long-poll rounds.
 	img := h.image()
-	var parts []*partition.Partition
-	var outs []*kmsg.FetchResponseTopicPartition
-	var ins []*kmsg.FetchRequestTopicPartition
+	var parts []fetchPart
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
@@ -78,23 +92,32 @@ func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.Fetc
 			op.Partition = rp.Partition
 			op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
 			op.RecordBatches = []byte{}
-			if topic == nil {
+			switch {
+			case denied:
+				op.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+				continue
+			case topic == nil:
 				op.ErrorCode = unknown
 				continue
-			}
-			if rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions) {
+			case rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions):
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			p, code := h.localLeader(topic.Name, rp.Partition)
-			if code == 0 {
-				code = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			var p *partition.Partition
+			var code int16
+			if replica >= 0 {
+				p, code = h.replicaFetchTarget(topic.Name, rp, op, req.Version)
+			} else {
+				p, code = h.localLeader(topic.Name, rp.Partition)
+				if code == 0 {
+					code = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+				}
 			}
-			if code != 0 {
+			if code != 0 || p == nil {
 				op.ErrorCode = code
 				continue
 			}
-			parts, outs, ins = append(parts, p), append(outs, op), append(ins, rp)
+			parts = append(parts, fetchPart{p: p, in: rp, out: op})
 		}
 	}
 
@@ -106,7 +129,7 @@ func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.Fetc
 	resp.bufs = make([]*[]byte, len(parts))
 	var wake chan struct{}
 	for {
-		total, errored := h.readPartitions(parts, outs, ins, resp.bufs, maxBytes)
+		total, errored := h.readPartitions(replica, parts, resp.bufs, maxBytes)
 		if errored || total >= int(req.MinBytes) || len(parts) == 0 {
 			return resp
 		}
@@ -116,10 +139,16 @@ func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.Fetc
 		}
 		if wake == nil {
 			// Register before re-reading so an append between the read
-			// and the wait is not missed.
+			// and the wait is not missed. Followers wait for appends
+			// (they copy above the high watermark), consumers for the
+			// high watermark.
 			wake = make(chan struct{}, 1)
-			for _, p := range parts {
-				defer p.AddWaiter(wake)()
+			for _, fp := range parts {
+				if replica >= 0 {
+					defer fp.p.AddAppendWaiter(wake)()
+				} else {
+					defer fp.p.AddWaiter(wake)()
+				}
 			}
 			continue
 		}
@@ -135,15 +164,40 @@ func handleFetch(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.Fetc
 	}
 }
 
+// replicaFetchTarget resolves a follower's fetch of one partition: the local
+// replica, which must lead in the follower's epoch. When the follower's last
+// fetched epoch shows its log diverged (v12+), the answer is the diverging
+// epoch alone (nil partition, no error): it truncates before fetching again.
+func (h *Handlers) replicaFetchTarget(topic string, rp *kmsg.FetchRequestTopicPartition, op *kmsg.FetchResponseTopicPartition, version int16) (*partition.Partition, int16) {
+	p := h.Partitions.Get(topic, rp.Partition)
+	if p == nil || !p.IsLeader() {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); code != 0 {
+		return nil, code
+	}
+	if version >= 12 {
+		if epoch, end, diverged := p.DivergingEpoch(rp.LastFetchedEpoch, rp.FetchOffset); diverged {
+			op.DivergingEpoch.Epoch, op.DivergingEpoch.EndOffset = epoch, end
+			op.HighWatermark, op.LastStableOffset = p.HighWatermark(), p.HighWatermark()
+			op.LogStartOffset = p.LogStartOffset()
+			return nil, 0
+		}
+	}
+	return p, 0
+}
+
 // readPartitions fills each response partition from its replica and returns
 // the bytes read and whether any partition errored. The first partition
 // with data always gets at least one whole batch (KIP-74), so a batch larger
 // than the limits cannot stall a consumer. Partition i reads into bufs[i],
 // taken from the pool on first use and kept across long-poll rounds.
-func (h *Handlers) readPartitions(parts []*partition.Partition, outs []*kmsg.FetchResponseTopicPartition, ins []*kmsg.FetchRequestTopicPartition, bufs []*[]byte, maxBytes int) (int, bool) {
+// A replica fetch (replica >= 0) reads through ReadForReplica, which also
+// records the follower's progress.
+func (h *Handlers) readPartitions(replica int32, parts []fetchPart, bufs []*[]byte, maxBytes int) (int, bool) {
 	total, errored := 0, false
-	for i, p := range parts {
-		out, in := outs[i], ins[i]
+	for i, fp := range parts {
+		out, in := fp.out, fp.in
 		limit := min(int(in.PartitionMaxBytes), maxBytes-total)
 		if limit < 0 {
 			limit = 0
@@ -154,7 +208,16 @@ func (h *Handlers) readPartitions(parts []*partition.Partition, outs []*kmsg.Fet
 				bufs[i] = new([]byte)
 			}
 		}
-		r, err := p.ReadInto(*bufs[i], in.FetchOffset, limit, total == 0)
+		var r partition.ReadResult
+		var err error
+		if replica >= 0 {
+			if limit == 0 && total > 0 {
+				limit = -1 // record the progress, read nothing
+			}
+			r, err = fp.p.ReadForReplica(*bufs[i], replica, in.FetchOffset, in.CurrentLeaderEpoch, limit)
+		} else {
+			r, err = fp.p.ReadInto(*bufs[i], in.FetchOffset, limit, total == 0)
+		}
 		if cap(r.Data) > cap(*bufs[i]) {
 			*bufs[i] = r.Data[:0] // keep the larger buffer for reuse
 		}

@@ -11,6 +11,9 @@ package handlers
 // A timestamp lookup returns the first record whose timestamp is at or
 // after the target: the time index finds the batch, then that one batch's
 // records are decoded to find the record.
+//
+// Only the leader answers (followers: NOT_LEADER_OR_FOLLOWER), and "latest"
+// is its high watermark: what every in-sync replica has.
 
 import (
 	"context"

@@ -30,7 +30,11 @@ func handleMetadata(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.M
 		}
 	}
 
+	listed := listedBrokers(img)
 	for _, b := range img.SortedBrokers() {
+		if !listed[b.ID] {
+			continue
+		}
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack
 		resp.Brokers = append(resp.Brokers, rb)
@@ -38,7 +42,7 @@ func handleMetadata(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.M
 	cid := img.ClusterID
 	resp.ClusterID = &cid
 	resp.ControllerID = img.ControllerID
-	if _, ok := img.Brokers[resp.ControllerID]; !ok {
+	if !listed[resp.ControllerID] {
 		resp.ControllerID = h.NodeID
 	}
 
@@ -107,6 +111,32 @@ func (h *Handlers) autoCreate(ctx context.Context, img *controller.Image, topics
 
 func isInternalName(name string) bool { return len(name) >= 2 && name[:2] == "__" }
 
+// listedBrokers is the set of brokers Metadata lists: the unfenced ones,
+// which clients may use, plus any fenced broker still named as a
+// partition's leader. Fencing moves leadership away, so that is at most a
+// passing state, but every leader in a response must resolve to a broker.
+func listedBrokers(img *controller.Image) map[int32]bool {
+	listed := make(map[int32]bool, len(img.Brokers))
+	for id, b := range img.Brokers {
+		if !b.Fenced {
+			listed[id] = true
+		}
+	}
+	if len(listed) == len(img.Brokers) {
+		return listed
+	}
+	for _, t := range img.Topics() {
+		for i := range t.Partitions {
+			if l := t.Partitions[i].Leader; l >= 0 {
+				if _, ok := img.Brokers[l]; ok {
+					listed[l] = true
+				}
+			}
+		}
+	}
+	return listed
+}
+
 func metadataTopic(img *controller.Image, t *controller.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
@@ -120,7 +150,9 @@ func metadataTopic(img *controller.Image, t *controller.Topic) kmsg.MetadataResp
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
 			}
 		}
-		if b, ok := img.Brokers[p.Leader]; !ok || b.Fenced {
+		// Leader -1 is an offline partition (no eligible in-sync
+		// replica); clients retry LEADER_NOT_AVAILABLE.
+		if _, ok := img.Brokers[p.Leader]; !ok {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

@@ -11,20 +11,23 @@ package handlers
 // the offset where the next epoch starts, or the log end offset when E is
 // the latest epoch. A consumer that read past that offset in E knows the
 // records after it were truncated away. Epochs above the latest get
-// UNDEFINED (-1, -1).
+// UNDEFINED (-1, -1). Only the leader answers; a new leader's current
+// epoch answers before it has a batch (see partition.EndOffsetForEpoch).
+// Followers truncate by these answers (ReplicaID = their id, accepted only
+// over the cluster port from that broker).
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/spool-mq/spool/internal/partition"
 )
 
-func handleOffsetForLeaderEpoch(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.OffsetForLeaderEpochRequest) *kmsg.OffsetForLeaderEpochResponse {
+func handleOffsetForLeaderEpoch(h *Handlers, _ context.Context, rc *reqContext, req *kmsg.OffsetForLeaderEpochRequest) *kmsg.OffsetForLeaderEpochResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	img := h.image()
+	// A follower's request (v3+ replica id) must come from that broker.
+	denied := req.Version >= 3 && req.ReplicaID >= 0 && rc.conn.PeerNode != req.ReplicaID
 	for _, rt := range req.Topics {
 		ot := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		ot.Topic = rt.Topic
@@ -32,6 +35,11 @@ func handleOffsetForLeaderEpoch(h *Handlers, _ context.Context, _ *reqContext, r
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			op.Partition, op.LeaderEpoch, op.EndOffset = rp.Partition, -1, -1
+			if denied {
+				op.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+				ot.Partitions = append(ot.Partitions, op)
+				continue
+			}
 			if topic == nil || rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions) {
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				ot.Partitions = append(ot.Partitions, op)
@@ -46,43 +54,10 @@ func handleOffsetForLeaderEpoch(h *Handlers, _ context.Context, _ *reqContext, r
 				ot.Partitions = append(ot.Partitions, op)
 				continue
 			}
-			op.LeaderEpoch, op.EndOffset = endOffsetForEpoch(p, rp.LeaderEpoch)
+			op.LeaderEpoch, op.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp
-}
-
-// endOffsetForEpoch answers one partition. The log's epoch cache learns an
-// epoch from the first batch appended in it, while Kafka's leader records
-// its epoch (starting at the log end) as soon as it takes over. Until this
-// leader's current epoch has a batch, that entry is supplied here, so the
-// current epoch answers with the log end offset instead of UNDEFINED.
-func endOffsetForEpoch(p *partition.Partition, epoch int32) (int32, int64) {
-	if epoch < 0 {
-		return -1, -1
-	}
-	// The log end is read before the latest epoch: if a batch of the
-	// current epoch lands in between, the log answers by itself below.
-	leo := p.LogEndOffset()
-	latest := p.Log().LatestEpoch()
-	current := p.LeaderEpoch()
-	if epoch <= latest || current <= latest {
-		return p.Log().EndOffsetForEpoch(epoch)
-	}
-	switch {
-	case epoch > current:
-		return -1, -1
-	case epoch == current:
-		return current, leo
-	case latest >= 0:
-		// Between the last epoch with data and the current one: the
-		// last epoch with data ends where the current one begins.
-		return latest, leo
-	default:
-		// Below the only (current) epoch: Kafka answers with the
-		// requested epoch and where the known one begins.
-		return epoch, leo
-	}
 }

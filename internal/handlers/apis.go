@@ -49,8 +49,12 @@ func implementedAPIs() []api {
 		{key: 35, minVersion: 0, maxVersion: 5, serve: handler(handleDescribeLogDirs)},
 		{key: 37, minVersion: 0, maxVersion: 3, serve: handler(handleCreatePartitions)},
 		{key: 42, minVersion: 0, maxVersion: 2, serve: handler(handleDeleteGroups)},
+		{key: 43, minVersion: 0, maxVersion: 2, serve: handler(handleElectLeaders)},
 		{key: 44, minVersion: 0, maxVersion: 1, serve: handler(handleIncrementalAlterConfigs)},
+		{key: 45, minVersion: 0, maxVersion: 0, serve: handler(handleAlterPartitionReassignments)},
+		{key: 46, minVersion: 0, maxVersion: 0, serve: handler(handleListPartitionReassignments)},
 		{key: 47, minVersion: 0, maxVersion: 0, serve: handler(handleOffsetDelete)},
+		{key: 55, minVersion: 0, maxVersion: 1, serve: handler(handleDescribeQuorum)},
 		{key: 60, minVersion: 0, maxVersion: 2, serve: handler(handleDescribeCluster)},
 	}
 }

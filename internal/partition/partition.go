@@ -1,18 +1,25 @@
 // Package partition holds the state of one partition replica on this broker:
-// its log, leader epoch, high watermark, idempotent-producer state and the
-// fetchers waiting for new data.
+// its log, role (leader, follower), leader epoch, high watermark,
+// idempotent-producer state and the fetchers waiting for new data.
 //
 // Produce validates batches, appends them under the partition lock and then
 // waits for durability outside it, so concurrent producers share fsyncs
-// (group commit). The high watermark is what consumers may read. With RF=1
-// it is the durable end of the log: data becomes visible once it can no
-// longer be lost, never before. Replication (followers, ISR) will move it by
-// follower progress instead; nothing else here changes.
+// (group commit). The high watermark is what consumers may read: on the
+// leader, the minimum of its own durable log end and the fetch offsets of
+// the other in-sync replicas (followers report their durable log end with
+// each fetch). With a single replica that is the durable end of the log:
+// data becomes visible once it can no longer be lost, never before.
+//
+// Files: replica.go (metadata, roles), leader.go (produce, acks, high
+// watermark, replica reads), isr.go (ISR shrink and expansion proposals),
+// follower.go (copying from the leader, truncation), producers.go
+// (idempotent producers).
 package partition
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,7 +72,24 @@ type Options struct {
 	// Decoder reads records where a rule needs them (null keys on
 	// compacted topics). Nil means New makes one.
 	Decoder *record.Decoder
+
+	// NodeID is this broker's id: ApplyMetadata compares it with the
+	// partition's leader and replicas to choose the replica's role.
+	NodeID int32
+	// ISR receives the leader's proposed ISR changes (the broker adapts
+	// the controller's AlterPartition). Nil means the ISR never changes
+	// from here (a single node).
+	ISR ISRUpdater
+	// ReplicaLagTime is replica.lag.time.max.ms: a follower that has not
+	// caught up with the log end for this long leaves the ISR. Zero
+	// means DefaultReplicaLagTime.
+	ReplicaLagTime time.Duration
+	// Logger reports ISR changes; nil discards.
+	Logger *slog.Logger
 }
+
+// DefaultReplicaLagTime is Kafka's replica.lag.time.max.ms default.
+const DefaultReplicaLagTime = 30 * time.Second
 
 // Partition is one partition replica. It is safe for concurrent use.
 type Partition struct {
@@ -83,8 +107,18 @@ type Partition struct {
 	appendMu  sync.Mutex
 	producers producerTable
 
-	waitMu  sync.Mutex
-	waiters map[chan<- struct{}]struct{}
+	// mu guards rs, the replica's role and replication state. Lock
+	// order: appendMu, then mu, then waitMu.
+	mu sync.Mutex
+	rs replicaState
+	// leading mirrors rs.role == roleLeader for lock-free checks.
+	leading atomic.Bool
+
+	waitMu sync.Mutex
+	// waiters are signalled when the high watermark advances or the role
+	// changes; a true value also asks for a signal on every append (the
+	// long polls of replica fetches).
+	waiters map[chan<- struct{}]bool
 }
 
 // New wraps an open log. The high watermark starts at the log end: whatever
@@ -96,11 +130,24 @@ func New(log *storage.Log, topicID [16]byte, cfg config.TopicConfig, leaderEpoch
 	if opts.Decoder == nil {
 		opts.Decoder = record.NewDecoder()
 	}
+	if opts.ReplicaLagTime <= 0 {
+		opts.ReplicaLagTime = DefaultReplicaLagTime
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	p := &Partition{tp: log.TopicPartition(), topicID: topicID, log: log, opts: opts,
-		producers: make(producerTable), waiters: make(map[chan<- struct{}]struct{})}
+		producers: make(producerTable), waiters: make(map[chan<- struct{}]bool)}
 	p.cfg.Store(&cfg)
 	p.leaderEpoch.Store(leaderEpoch)
 	p.hwm.Store(log.LogEndOffset())
+	p.producers.rebuild(log)
+	// Until the first ApplyMetadata the replica is the sole leader, which
+	// is exactly the single-node behaviour.
+	p.rs = replicaState{role: roleLeader, epochStart: log.LogEndOffset(), meta: Metadata{
+		Leader: opts.NodeID, LeaderEpoch: leaderEpoch, PartitionEpoch: -1,
+		Replicas: []int32{opts.NodeID}, ISR: []int32{opts.NodeID}}}
+	p.leading.Store(true)
 	return p
 }
 
@@ -125,8 +172,15 @@ func (p *Partition) SetConfig(cfg config.TopicConfig) {
 // LeaderEpoch is the current leader epoch.
 func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
-// SetLeaderEpoch records a new leader epoch from the metadata image.
-func (p *Partition) SetLeaderEpoch(e int32) { p.leaderEpoch.Store(e) }
+// SetLeaderEpoch records a new leader epoch, keeping the rest of the last
+// applied metadata. It predates ApplyMetadata, which supersedes it.
+func (p *Partition) SetLeaderEpoch(e int32) {
+	p.mu.Lock()
+	m := p.rs.meta.clone()
+	p.mu.Unlock()
+	m.LeaderEpoch = e
+	p.ApplyMetadata(m)
+}
 
 // HighWatermark is the end of what consumers may read.
 func (p *Partition) HighWatermark() int64 { return p.hwm.Load() }
@@ -162,79 +216,6 @@ type ProduceResult struct {
 	LogStartOffset int64
 }
 
-// Produce validates and appends the batches of one produce request. With
-// waitDurable it returns once the data is durable under the broker's
-// durability mode (acks=1/all); otherwise it returns after the append.
-func (p *Partition) Produce(data []byte, waitDurable bool) (ProduceResult, error) {
-	res := ProduceResult{LogAppendTime: -1}
-	cfg := p.cfg.Load()
-	if len(data) == 0 {
-		return res, fmt.Errorf("%w: no record batches", ErrCorruptBatch)
-	}
-	var appendTime int64 = -1
-	if cfg.LogAppendTime {
-		appendTime = p.opts.Now().UnixMilli()
-	}
-	batches, err := validate(data, cfg.MaxMessageBytes, appendTime)
-	if err != nil {
-		return res, err
-	}
-	if cfg.CleanupCompact {
-		if err := requireKeys(p.opts.Decoder, data); err != nil {
-			return res, err
-		}
-	}
-
-	p.appendMu.Lock()
-	dup, ok, err := p.producers.check(batches)
-	if err != nil || ok {
-		p.appendMu.Unlock()
-		if err != nil {
-			return res, err
-		}
-		// A retried batch already in the log: answer with its offset.
-		res.BaseOffset, res.LogStartOffset = dup, p.log.LogStartOffset()
-		return res, p.awaitDurable(dup, waitDurable)
-	}
-	ar, err := p.log.Append(data, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: p.leaderEpoch.Load()})
-	if err != nil {
-		p.appendMu.Unlock()
-		return res, err
-	}
-	p.producers.record(batches, ar.BaseOffset)
-	p.appendMu.Unlock()
-
-	res.BaseOffset, res.LogAppendTime, res.LogStartOffset = ar.BaseOffset, appendTime, p.log.LogStartOffset()
-	if p.opts.Durability == PeriodicFlush {
-		p.advanceHighWatermark(ar.LastOffset + 1)
-		return res, nil
-	}
-	// In fsync mode data becomes visible only once durable, so even acks=0
-	// writes are flushed here (the connection waits, which is the
-	// backpressure an acks=0 producer gets).
-	return res, p.awaitDurable(ar.LastOffset, true)
-}
-
-// awaitDurable flushes through offset (group commit) and advances the high
-// watermark to what is durable.
-func (p *Partition) awaitDurable(offset int64, wait bool) error {
-	if !wait || p.opts.Durability == PeriodicFlush {
-		return nil
-	}
-	start := time.Now()
-	if err := p.log.Flush(offset + 1); err != nil {
-		return err
-	}
-	if p.opts.FlushObserver != nil {
-		p.opts.FlushObserver(time.Since(start))
-	}
-	p.advanceHighWatermark(p.log.FlushedOffset())
-	return nil
-}
-
-// Flushed tells the partition that a background flush made data durable.
-func (p *Partition) Flushed() { p.advanceHighWatermark(p.log.FlushedOffset()) }
-
 func (p *Partition) advanceHighWatermark(to int64) {
 	for {
 		cur := p.hwm.Load()
@@ -245,7 +226,7 @@ func (p *Partition) advanceHighWatermark(to int64) {
 			break
 		}
 	}
-	p.notify()
+	p.notify(false)
 }
 
 // ReadResult is what a fetch gets from one partition.
@@ -295,10 +276,21 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 }
 
 // AddWaiter registers ch to receive a non-blocking signal whenever the
-// high watermark advances; call the returned function to unregister.
+// high watermark advances or the replica's role or leader epoch changes;
+// call the returned function to unregister.
 func (p *Partition) AddWaiter(ch chan<- struct{}) (remove func()) {
+	return p.addWaiter(ch, false)
+}
+
+// AddAppendWaiter is AddWaiter that also signals on every append to the
+// leader's log: replica fetches wait for new data above the high watermark.
+func (p *Partition) AddAppendWaiter(ch chan<- struct{}) (remove func()) {
+	return p.addWaiter(ch, true)
+}
+
+func (p *Partition) addWaiter(ch chan<- struct{}, appends bool) (remove func()) {
 	p.waitMu.Lock()
-	p.waiters[ch] = struct{}{}
+	p.waiters[ch] = appends
 	p.waitMu.Unlock()
 	return func() {
 		p.waitMu.Lock()
@@ -307,9 +299,14 @@ func (p *Partition) AddWaiter(ch chan<- struct{}) (remove func()) {
 	}
 }
 
-func (p *Partition) notify() {
+// notify signals the waiters: all of them, or with appendOnly just those
+// that asked for appends.
+func (p *Partition) notify(appendOnly bool) {
 	p.waitMu.Lock()
-	for ch := range p.waiters {
+	for ch, appends := range p.waiters {
+		if appendOnly && !appends {
+			continue
+		}
 		select {
 		case ch <- struct{}{}:
 		default:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spool-mq/spool/internal/record"
+	"github.com/spool-mq/spool/internal/storage"
 )
 
 // producerBatchesKept is how many recent batches per producer are remembered
@@ -14,9 +15,11 @@ const producerBatchesKept = 5
 // producer id, its epoch and its last few batches. The caller holds the
 // partition's append lock.
 //
-// It is rebuilt empty on restart: an unknown producer's batch is accepted and
-// starts a new entry, so a retry that straddles a broker restart can be
-// written twice. Persisting producer snapshots closes that gap later.
+// On open it is rebuilt from the tail of the log (see rebuild), and
+// followers keep it up to date from the batches they copy, so a new leader
+// still recognises recent retries. An unknown producer's batch is accepted
+// and starts a new entry, so a retry of a batch older than the rebuilt tail
+// can be written twice. Persisting producer snapshots closes that gap later.
 type producerTable map[int64]*producerEntry
 
 type producerEntry struct {
@@ -68,19 +71,80 @@ func (t producerTable) check(batches []record.Header) (int64, bool, error) {
 // record remembers appended batches; base is the first batch's offset.
 func (t producerTable) record(batches []record.Header, base int64) {
 	off := base
-	for _, h := range batches {
-		if h.ProducerID >= 0 {
-			e, ok := t[h.ProducerID]
-			if !ok || h.ProducerEpoch != e.epoch {
-				e = &producerEntry{epoch: h.ProducerEpoch}
-				t[h.ProducerID] = e
-			}
-			e.batches = append(e.batches, sentBatch{h.BaseSequence, h.LastSequence(), off})
-			if len(e.batches) > producerBatchesKept {
-				e.batches = e.batches[1:]
-			}
+	for i := range batches {
+		t.recordBatch(&batches[i], off)
+		off += int64(batches[i].LastOffsetDelta) + 1
+	}
+}
+
+// recordBatch remembers one batch written at base.
+func (t producerTable) recordBatch(h *record.Header, base int64) {
+	if h.ProducerID < 0 {
+		return
+	}
+	e, ok := t[h.ProducerID]
+	if !ok || h.ProducerEpoch != e.epoch {
+		e = &producerEntry{epoch: h.ProducerEpoch}
+		t[h.ProducerID] = e
+	}
+	e.batches = append(e.batches, sentBatch{h.BaseSequence, h.LastSequence(), base})
+	if len(e.batches) > producerBatchesKept {
+		e.batches = e.batches[1:]
+	}
+}
+
+// truncate forgets batches at or after end (a follower truncated its log).
+func (t producerTable) truncate(end int64) {
+	for id, e := range t {
+		n := len(e.batches)
+		for n > 0 && e.batches[n-1].baseOffset >= end {
+			n--
 		}
-		off += int64(h.LastOffsetDelta) + 1
+		if n == 0 {
+			delete(t, id)
+			continue
+		}
+		e.batches = e.batches[:n]
+	}
+}
+
+// Bounds of the rebuild on open: the table is rebuilt from the batches of
+// the last producerRebuildOffsets offsets of the log, reading at most
+// producerRebuildBytes. A retry is recognised after a restart (or by a
+// newly elected leader that was restarted) if its batch is within that
+// tail; older producers are unknown, and their next batch starts a new
+// entry, as before any state existed.
+const (
+	producerRebuildOffsets = 4096
+	producerRebuildBytes   = 8 << 20
+	producerRebuildChunk   = 1 << 20
+)
+
+// rebuild fills the table from the tail of log (batch headers only).
+// Errors end the rebuild early: the table is a best-effort cache.
+func (t producerTable) rebuild(log *storage.Log) {
+	end := log.LogEndOffset()
+	off := max(log.LogStartOffset(), end-producerRebuildOffsets)
+	var buf []byte
+	for read := 0; off < end && read < producerRebuildBytes; {
+		r, err := log.ReadInto(buf, off, end, producerRebuildChunk, true)
+		if err != nil || len(r.Data) == 0 {
+			return
+		}
+		buf = r.Data
+		read += len(r.Data)
+		next := off
+		_, err = record.Batches(r.Data, func(h record.Header, _ []byte) error {
+			if h.LastOffset() >= off {
+				t.recordBatch(&h, h.BaseOffset)
+			}
+			next = h.NextOffset()
+			return nil
+		})
+		if err != nil || next <= off {
+			return
+		}
+		off = next
 	}
 }
 

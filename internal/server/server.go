@@ -48,6 +48,23 @@ type ConnInfo struct {
 	// Conn is the raw connection, for handlers that write to it directly
 	// in the future (zero-copy fetch). Handlers must not read from it.
 	Conn net.Conn
+	// PeerNode is the broker id a cluster-internal connection proved in
+	// its handshake, or -1 for a client connection. Replica requests
+	// (Fetch and OffsetForLeaderEpoch with ReplicaID >= 0) are honoured
+	// only when it equals their ReplicaID.
+	PeerNode int32
+}
+
+// peerNoder is implemented by the replication listener's connections,
+// which know the node id their handshake proved.
+type peerNoder interface{ PeerNodeID() int32 }
+
+// peerNode is the proven broker id behind c, or -1.
+func peerNode(c net.Conn) int32 {
+	if pn, ok := c.(peerNoder); ok {
+		return pn.PeerNodeID()
+	}
+	return -1
 }
 
 // Config bounds what one client may ask of the server.
@@ -188,7 +205,7 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c}
+	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c)}
 	queue := make(chan request, s.cfg.PipelineDepth)
 	done := make(chan struct{})
 	go func() {
