@@ -38,22 +38,42 @@ var routineWarnings = []string{
 	"clearing log suffix",
 }
 
+// unreachablePeer are raft errors it repeats every few hundred
+// milliseconds while a voter is down. The outage is reported once by the
+// controller (the broker is fenced); repeating it at Error would bury
+// everything else in the log.
+var unreachablePeer = []string{
+	"failed to heartbeat to",
+	"failed to appendEntries to",
+	"failed to make requestVote RPC",
+	"failed to make requestPreVote RPC",
+}
+
 // slogLevel maps an hclog level (and, for warnings, the message) to the
 // level spool logs it at.
 func slogLevel(level hclog.Level, msg string) slog.Level {
 	switch {
+	case level >= hclog.Warn && hasAnyPrefix(msg, unreachablePeer):
+		return slog.LevelDebug
 	case level >= hclog.Error:
 		return slog.LevelError
 	case level == hclog.Warn:
-		for _, prefix := range routineWarnings {
-			if strings.HasPrefix(msg, prefix) {
-				return slog.LevelDebug
-			}
+		if hasAnyPrefix(msg, routineWarnings) {
+			return slog.LevelDebug
 		}
 		return slog.LevelWarn
 	default:
 		return slog.LevelDebug
 	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {

@@ -42,6 +42,7 @@ func TestHCLogLevels(t *testing.T) {
 	l.Warn("heartbeat timeout reached, starting election", "x", 1)
 	l.Warn("failed to contact", "server-id", "2")
 	l.Error("failed to take snapshot", "error", "disk full")
+	l.Error("failed to heartbeat to", "peer", "127.0.0.1:9093")
 	l.Trace("tiny detail")
 
 	want := []struct {
@@ -52,6 +53,7 @@ func TestHCLogLevels(t *testing.T) {
 		{"heartbeat timeout reached, starting election", slog.LevelDebug},
 		{"failed to contact", slog.LevelWarn},
 		{"failed to take snapshot", slog.LevelError},
+		{"failed to heartbeat to", slog.LevelDebug},
 		{"tiny detail", slog.LevelDebug},
 	}
 	if len(rec.records) != len(want) {
