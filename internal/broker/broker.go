@@ -155,6 +155,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		return nil, err
 	}
 	b.partOpts.ISR = isrUpdater{b.ctrl}
+	b.partOpts.SessionLost = func() bool { return !b.ctrl.SessionHealthy() }
 	runCtx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	if err := b.register(ctx, runCtx, host, port); err != nil {
@@ -197,6 +198,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 
 	b.goLoop(func() { b.watchMetadata(runCtx) })
 	b.goLoop(func() { b.maintain(runCtx) })
+	b.goLoop(func() { b.watchSession(runCtx) })
 	b.goLoop(func() {
 		if err := b.srv.Serve(b.kafkaLn); err != nil {
 			logger.Error("kafka listener stopped", "err", err)

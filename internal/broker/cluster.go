@@ -84,3 +84,33 @@ func (b *Broker) controlledShutdown() {
 	}
 	b.log.Info("controlled shutdown: leadership moved", "took", time.Since(start).Round(time.Millisecond))
 }
+
+// watchSession notices when this broker's controller session lapses (it is
+// cut off from the quorum) and wakes waiting acks=all writes, which then
+// fail with NOT_LEADER_OR_FOLLOWER so clients move to the new leader
+// instead of waiting out their request timeouts.
+func (b *Broker) watchSession(ctx context.Context) {
+	t := time.NewTicker(ms(int64(b.cfg.BrokerHeartbeatIntervalMs)))
+	defer t.Stop()
+	healthy := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := b.ctrl.SessionHealthy()
+		if now == healthy {
+			continue
+		}
+		healthy = now
+		if healthy {
+			b.log.Info("controller session restored")
+			continue
+		}
+		b.log.Warn("controller session lost: refusing writes to replicated partitions until the controller answers again")
+		for _, p := range b.parts.All() {
+			p.Wake()
+		}
+	}
+}

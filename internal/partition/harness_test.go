@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,6 +117,8 @@ type cluster struct {
 	cfg   config.TopicConfig
 	mgrs  map[int32]*storage.Manager
 	nodes map[int32]*partition.Partition
+	// lost is what every replica's Options.SessionLost reports.
+	lost atomic.Bool
 }
 
 var testTP = storage.TopicPartition{Topic: "t", Partition: 0}
@@ -163,7 +166,7 @@ func (c *cluster) open(id int32) *partition.Partition {
 		c.t.Fatalf("opening log of %d: %v", id, err)
 	}
 	p := partition.New(l, [16]byte{1}, c.cfg, 0, partition.Options{
-		Now: c.clock.Now, NodeID: id, ISR: c.ctl, ReplicaLagTime: lagTime})
+		Now: c.clock.Now, NodeID: id, ISR: c.ctl, ReplicaLagTime: lagTime, SessionLost: c.lost.Load})
 	c.mgrs[id], c.nodes[id] = mgr, p
 	return p
 }

@@ -66,6 +66,9 @@ func (p *Partition) ProduceAcks(data []byte, acks int16, timeout time.Duration) 
 	case !leading:
 		p.appendMu.Unlock()
 		return res, ErrNotLeader
+	case p.sessionLost():
+		p.appendMu.Unlock()
+		return res, errSessionLost
 	case acks == -1 && isrSize < int(cfg.MinInsyncReplicas):
 		p.appendMu.Unlock()
 		return res, fmt.Errorf("%w: %d in sync, %d required", ErrNotEnoughReplicas, isrSize, cfg.MinInsyncReplicas)
@@ -118,6 +121,9 @@ func (p *Partition) complete(last int64, acks int16, epoch int32, timeout time.D
 		if !still {
 			return fmt.Errorf("%w: leadership changed while waiting for the in-sync replicas", ErrNotLeader)
 		}
+		if p.sessionLost() {
+			return errSessionLost
+		}
 		if p.hwm.Load() > last {
 			if minISR := int(p.cfg.Load().MinInsyncReplicas); isrSize < minISR {
 				return fmt.Errorf("%w: %d in sync, %d required", ErrNotEnoughReplicasAfterAppend, isrSize, minISR)
@@ -139,6 +145,20 @@ func (p *Partition) complete(last int64, acks int16, epoch int32, timeout time.D
 			return fmt.Errorf("%w: offset %d not replicated within %v", ErrRequestTimedOut, last, timeout)
 		}
 	}
+}
+
+var errSessionLost = fmt.Errorf("%w: this broker lost its controller session and may have been replaced", ErrNotLeader)
+
+// sessionLost applies Options.SessionLost to replicated partitions only: a
+// single replica has no one to fail over to, so it keeps serving.
+func (p *Partition) sessionLost() bool {
+	if p.opts.SessionLost == nil {
+		return false
+	}
+	p.mu.Lock()
+	replicated := len(p.rs.meta.Replicas) > 1
+	p.mu.Unlock()
+	return replicated && p.opts.SessionLost()
 }
 
 // awaitDurable flushes through offset (group commit) and advances the high

@@ -86,6 +86,13 @@ type Options struct {
 	ReplicaLagTime time.Duration
 	// Logger reports ISR changes; nil discards.
 	Logger *slog.Logger
+	// SessionLost reports that this broker has had no heartbeat
+	// acknowledged by the controller for a session timeout, so it has
+	// probably been fenced and replaced as leader. A replicated partition
+	// then refuses writes (NOT_LEADER_OR_FOLLOWER) instead of letting
+	// clients wait out their timeouts on a leader cut off from the
+	// cluster. Nil means never.
+	SessionLost func() bool
 }
 
 // DefaultReplicaLagTime is Kafka's replica.lag.time.max.ms default.
@@ -301,6 +308,10 @@ func (p *Partition) addWaiter(ch chan<- struct{}, appends bool) (remove func()) 
 
 // notify signals the waiters: all of them, or with appendOnly just those
 // that asked for appends.
+// Wake wakes every waiter so it re-checks its condition (the broker calls
+// it when the controller session is lost).
+func (p *Partition) Wake() { p.notify(false) }
+
 func (p *Partition) notify(appendOnly bool) {
 	p.waitMu.Lock()
 	for ch, appends := range p.waiters {

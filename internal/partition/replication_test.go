@@ -431,3 +431,31 @@ func TestRestartedReplicaRelearnsHighWatermark(t *testing.T) {
 		t.Fatalf("hwm after the follower fetched = %d, want 2", got)
 	}
 }
+
+// A leader that lost its controller session fails waiting acks=all writes
+// and refuses new ones with ErrNotLeader (clients go find the new leader);
+// a single-replica partition, which has nowhere to fail over, keeps serving.
+func TestSessionLostRefusesReplicatedWrites(t *testing.T) {
+	c := newCluster(t, 2, 1)
+	leader := c.nodes[1]
+	done := produceAsync(leader, batch("a"), time.Minute)
+	awaitAppended(t, leader, 1)
+	assertPending(t, done)
+	c.lost.Store(true)
+	leader.Wake()
+	if r := awaitResult(t, done); !errors.Is(r.err, partition.ErrNotLeader) {
+		t.Fatalf("pending write = %v, want ErrNotLeader", r.err)
+	}
+	if _, err := leader.ProduceAcks(batch("b"), 1, time.Minute); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("new write = %v, want ErrNotLeader", err)
+	}
+	if got := leader.LogEndOffset(); got != 1 {
+		t.Fatalf("log end %d: the refused write was appended", got)
+	}
+
+	single := newCluster(t, 1, 1)
+	single.lost.Store(true)
+	if _, err := single.nodes[1].ProduceAcks(batch("c"), -1, time.Minute); err != nil {
+		t.Fatalf("single replica write with the session lost: %v", err)
+	}
+}
