@@ -119,6 +119,9 @@ func (c *Cluster) partitionState(ctx context.Context, topic string, partition in
 	best := PartitionState{LeaderEpoch: -2}
 	var why []string
 	for _, id := range c.RunningIDs() {
+		if r := c.node(id).cur(); r != nil && r.paused.Load() {
+			continue // a stopped process would only run the context out
+		}
 		md, err := c.NodeMetadata(ctx, id)
 		if err != nil {
 			why = append(why, fmt.Sprintf("node %d: %v", id, err))
