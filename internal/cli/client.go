@@ -115,14 +115,9 @@ func (o *clientOptions) newAdmin(env *Env) (*kadm.Client, *kgo.Client, error) {
 // bounds the work by --timeout and closes the client afterwards.
 func (o *clientOptions) runAdmin(env *Env, fn func(ctx context.Context, adm *kadm.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		adm, cl, err := o.newAdmin(env)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		ctx, cancel := o.withTimeout(cmd.Context())
-		defer cancel()
-		return fn(ctx, adm, args)
+		return o.runRaw(cmd, env, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
+			return fn(ctx, adm, args)
+		})
 	}
 }
 
