@@ -106,9 +106,13 @@ func TestProxyCutAndHeal(t *testing.T) {
 	} else if isTimeout(err) {
 		t.Fatalf("live connection hung instead of failing: %v", err)
 	}
-	c2, r2 := dial(t, p.Addr()) // the listener still accepts ...
-	if _, err := roundTrip(c2, r2, "new during cut"); err == nil {
-		t.Fatal("a new connection worked while cut") // ... but forwards nothing
+	// A new connection is accepted and reset at once; the reset may even
+	// reach the dial (it races the handshake). Either way nothing flows.
+	if c2, err := net.DialTimeout("tcp", p.Addr(), 5*time.Second); err == nil {
+		t.Cleanup(func() { c2.Close() })
+		if _, err := roundTrip(c2, bufio.NewReader(c2), "new during cut"); err == nil {
+			t.Fatal("a new connection worked while cut")
+		}
 	}
 	if n := p.Conns(); n != 0 {
 		t.Fatalf("Conns = %d while cut, want 0", n)
