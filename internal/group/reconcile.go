@@ -71,7 +71,7 @@ const commitTimeout = 5 * time.Second
 // Append writes with acks=all: a commit is acknowledged only once every
 // in-sync replica has it, so it survives the coordinator's failover.
 func (l partitionLog) Append(batch []byte) error {
-	_, err := l.p.ProduceAcks(batch, -1, commitTimeout)
+	_, err := l.p.Produce(batch, -1, commitTimeout)
 	if errors.Is(err, partition.ErrNotLeader) {
 		// Leadership moved mid-write: the client must find the new
 		// coordinator.

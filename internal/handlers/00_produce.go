@@ -10,7 +10,7 @@ package handlers
 // acks=0 gets no response; if any partition failed, the connection is
 // closed so the producer refreshes its metadata, as Kafka does. acks=-1
 // waits, up to the request timeout, until every in-sync replica has the
-// data (see partition.ProduceAcks for the errors that can end the wait).
+// data (see partition.Produce for the errors that can end the wait).
 
 import (
 	"context"
@@ -79,7 +79,7 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 
 	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
 	run := func(j job) {
-		res, err := j.p.ProduceAcks(j.data, acks, timeout)
+		res, err := j.p.Produce(j.data, acks, timeout)
 		if err != nil {
 			j.out.ErrorCode = errorCode(err)
 			if j.out.ErrorCode == kerr.UnknownServerError.Code {

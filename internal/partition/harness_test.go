@@ -249,7 +249,7 @@ type produceResult struct {
 func produceAsync(p *partition.Partition, data []byte, timeout time.Duration) <-chan produceResult {
 	done := make(chan produceResult, 1)
 	go func() {
-		res, err := p.ProduceAcks(data, -1, timeout)
+		res, err := p.Produce(data, -1, timeout)
 		done <- produceResult{res, err}
 	}()
 	return done

@@ -9,19 +9,7 @@ import (
 	"github.com/spool-mq/spool/internal/storage"
 )
 
-// Produce validates and appends the batches of one produce request with
-// the old acks model: waitDurable is acks=1, otherwise acks=0.
-//
-// Deprecated: use ProduceAcks; kept until every caller has moved.
-func (p *Partition) Produce(data []byte, waitDurable bool) (ProduceResult, error) {
-	var acks int16
-	if waitDurable {
-		acks = 1
-	}
-	return p.ProduceAcks(data, acks, 0)
-}
-
-// ProduceAcks validates and appends the batches of one produce request on
+// Produce validates and appends the batches of one produce request on
 // the leader and waits as acks asks:
 //
 //   - 0 and 1: until the leader's own copy is durable under the broker's
@@ -38,7 +26,7 @@ func (p *Partition) Produce(data []byte, waitDurable bool) (ProduceResult, error
 //
 // Waiting uses the caller's goroutine only; high watermark advances and
 // role changes wake it.
-func (p *Partition) ProduceAcks(data []byte, acks int16, timeout time.Duration) (ProduceResult, error) {
+func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (ProduceResult, error) {
 	res := ProduceResult{LogAppendTime: -1}
 	cfg := p.cfg.Load()
 	if len(data) == 0 {
@@ -99,7 +87,7 @@ func (p *Partition) ProduceAcks(data []byte, acks int16, timeout time.Duration) 
 }
 
 // complete waits until offset last is as safe as acks asks (see
-// ProduceAcks); epoch is the leader epoch the data was written in.
+// Produce); epoch is the leader epoch the data was written in.
 func (p *Partition) complete(last int64, acks int16, epoch int32, timeout time.Duration) error {
 	if p.opts.Durability == PeriodicFlush {
 		p.updateHighWatermark()

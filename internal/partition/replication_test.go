@@ -50,7 +50,7 @@ func TestSingleReplicaBehavesAsBefore(t *testing.T) {
 	c := newCluster(t, 1, 1)
 	p := c.nodes[1]
 	for i, acks := range []int16{0, 1, -1} {
-		res, err := p.ProduceAcks(batch("x"), acks, time.Second)
+		res, err := p.Produce(batch("x"), acks, time.Second)
 		if err != nil || res.BaseOffset != int64(i) {
 			t.Fatalf("acks=%d: %+v, %v", acks, res, err)
 		}
@@ -58,24 +58,20 @@ func TestSingleReplicaBehavesAsBefore(t *testing.T) {
 			t.Fatalf("acks=%d: hwm %d, want %d", acks, got, i+1)
 		}
 	}
-	// The legacy signature still works.
-	if res, err := p.Produce(batch("y"), true); err != nil || res.BaseOffset != 3 || p.HighWatermark() != 4 {
-		t.Fatalf("Produce: %+v, %v, hwm %d", res, err, p.HighWatermark())
-	}
 }
 
 func TestNotEnoughReplicasRefusesBeforeAppending(t *testing.T) {
 	c := newCluster(t, 2, 2)
 	c.ctl.set(func(m *partition.Metadata) { m.ISR = []int32{1} })
 	leader := c.nodes[1]
-	if _, err := leader.ProduceAcks(batch("a"), -1, time.Second); !errors.Is(err, partition.ErrNotEnoughReplicas) {
+	if _, err := leader.Produce(batch("a"), -1, time.Second); !errors.Is(err, partition.ErrNotEnoughReplicas) {
 		t.Fatalf("acks=all with ISR {1}, min 2: err %v", err)
 	}
 	if got := leader.LogEndOffset(); got != 0 {
 		t.Fatalf("log end %d after a refused produce", got)
 	}
 	// acks=1 does not care about min.insync.replicas.
-	if _, err := leader.ProduceAcks(batch("a"), 1, time.Second); err != nil {
+	if _, err := leader.Produce(batch("a"), 1, time.Second); err != nil {
 		t.Fatalf("acks=1: %v", err)
 	}
 }
@@ -101,7 +97,7 @@ func TestNotEnoughReplicasAfterAppend(t *testing.T) {
 
 func TestAcksAllTimesOut(t *testing.T) {
 	c := newCluster(t, 2, 1)
-	_, err := c.nodes[1].ProduceAcks(batch("a"), -1, 20*time.Millisecond)
+	_, err := c.nodes[1].Produce(batch("a"), -1, 20*time.Millisecond)
 	if !errors.Is(err, partition.ErrRequestTimedOut) {
 		t.Fatalf("err = %v, want ErrRequestTimedOut", err)
 	}
@@ -119,7 +115,7 @@ func TestRoleChangeFailsWaitersWithNotLeader(t *testing.T) {
 	if leader.IsLeader() || !c.nodes[2].IsLeader() {
 		t.Fatalf("roles: 1 leads %v, 2 leads %v", leader.IsLeader(), c.nodes[2].IsLeader())
 	}
-	if _, err := leader.ProduceAcks(batch("b"), 1, time.Second); !errors.Is(err, partition.ErrNotLeader) {
+	if _, err := leader.Produce(batch("b"), 1, time.Second); !errors.Is(err, partition.ErrNotLeader) {
 		t.Fatalf("produce on the old leader: %v", err)
 	}
 	if _, err := leader.ReadForReplica(nil, 2, 0, 2, 1000); !errors.Is(err, partition.ErrNotLeader) {
@@ -131,7 +127,7 @@ func TestHighWatermarkIsMinimumISRProgress(t *testing.T) {
 	c := newCluster(t, 3, 1)
 	leader := c.nodes[1]
 	for i := range 5 {
-		if _, err := leader.ProduceAcks(batch("v"), 1, time.Second); err != nil {
+		if _, err := leader.Produce(batch("v"), 1, time.Second); err != nil {
 			t.Fatalf("produce %d: %v", i, err)
 		}
 	}
@@ -162,7 +158,7 @@ func TestShrinkAfterLagThenExpandAfterCatchingUp(t *testing.T) {
 	leader := c.nodes[1]
 	c.catchUp(2)
 	c.catchUp(3)
-	if _, err := leader.ProduceAcks(batch("a"), 1, time.Second); err != nil {
+	if _, err := leader.Produce(batch("a"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Replica 2 keeps up, replica 3 stops fetching.
@@ -201,7 +197,7 @@ func TestShrinkAfterLagThenExpandAfterCatchingUp(t *testing.T) {
 
 func TestShrinkNeverDropsTheLeader(t *testing.T) {
 	c := newCluster(t, 2, 1)
-	if _, err := c.nodes[1].ProduceAcks(batch("a"), 1, time.Second); err != nil {
+	if _, err := c.nodes[1].Produce(batch("a"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	c.clock.Advance(lagTime + time.Second)
@@ -219,7 +215,7 @@ func TestShrinkNeverDropsTheLeader(t *testing.T) {
 func TestReplicaFetchChecks(t *testing.T) {
 	c := newCluster(t, 2, 1)
 	leader := c.nodes[1]
-	if _, err := leader.ProduceAcks(batch("a"), 1, time.Second); err != nil {
+	if _, err := leader.Produce(batch("a"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -257,7 +253,7 @@ func TestAppendWaiterWakesOnLeaderAppend(t *testing.T) {
 	appends, hwm := make(chan struct{}, 1), make(chan struct{}, 1)
 	defer leader.AddAppendWaiter(appends)()
 	defer leader.AddWaiter(hwm)()
-	if _, err := leader.ProduceAcks(batch("a"), 1, time.Second); err != nil {
+	if _, err := leader.Produce(batch("a"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -276,10 +272,10 @@ func TestFollowerKeepsOffsetsEpochsAndProducerState(t *testing.T) {
 	c := newCluster(t, 2, 1)
 	c.ctl.set(func(m *partition.Metadata) { m.LeaderEpoch = 5 })
 	leader, follower := c.nodes[1], c.nodes[2]
-	if _, err := leader.ProduceAcks(batch("plain"), 1, time.Second); err != nil {
+	if _, err := leader.Produce(batch("plain"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	first, err := leader.ProduceAcks(idempotentBatch(7, 0, "x", "y"), 1, time.Second)
+	first, err := leader.Produce(idempotentBatch(7, 0, "x", "y"), 1, time.Second)
 	if err != nil || first.BaseOffset != 1 {
 		t.Fatalf("idempotent produce: %+v, %v", first, err)
 	}
@@ -299,15 +295,15 @@ func TestFollowerKeepsOffsetsEpochsAndProducerState(t *testing.T) {
 
 	// Leadership moves to the follower; the producer retries its batch.
 	c.ctl.set(func(m *partition.Metadata) { m.Leader, m.LeaderEpoch = 2, 6 })
-	retry, err := follower.ProduceAcks(idempotentBatch(7, 0, "x", "y"), 1, time.Second)
+	retry, err := follower.Produce(idempotentBatch(7, 0, "x", "y"), 1, time.Second)
 	if err != nil || retry.BaseOffset != 1 || follower.LogEndOffset() != 3 {
 		t.Fatalf("retry on the new leader: %+v, %v, log end %d; want offset 1, no append", retry, err, follower.LogEndOffset())
 	}
-	next, err := follower.ProduceAcks(idempotentBatch(7, 2, "z"), 1, time.Second)
+	next, err := follower.Produce(idempotentBatch(7, 2, "z"), 1, time.Second)
 	if err != nil || next.BaseOffset != 3 {
 		t.Fatalf("next batch on the new leader: %+v, %v", next, err)
 	}
-	if _, err := follower.ProduceAcks(idempotentBatch(7, 9, "gap"), 1, time.Second); !errors.Is(err, partition.ErrOutOfOrderSequence) {
+	if _, err := follower.Produce(idempotentBatch(7, 9, "gap"), 1, time.Second); !errors.Is(err, partition.ErrOutOfOrderSequence) {
 		t.Fatalf("sequence gap on the new leader: %v", err)
 	}
 }
@@ -316,14 +312,14 @@ func TestTruncationThenReappend(t *testing.T) {
 	c := newCluster(t, 3, 1)
 	old := c.nodes[1]
 	for _, v := range []string{"a", "b"} {
-		if _, err := old.ProduceAcks(batch(v), 1, time.Second); err != nil {
+		if _, err := old.Produce(batch(v), 1, time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.catchUp(2)
 	c.catchUp(3)
 	// A third batch reaches replica 2 only.
-	if _, err := old.ProduceAcks(batch("c"), 1, time.Second); err != nil {
+	if _, err := old.Produce(batch("c"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	c.catchUp(2)
@@ -337,7 +333,7 @@ func TestTruncationThenReappend(t *testing.T) {
 	if e, end := leader.EndOffsetForEpoch(2); e != 2 || end != 2 {
 		t.Fatalf("new leader's current epoch before any batch: (%d, %d), want (2, 2)", e, end)
 	}
-	if _, err := leader.ProduceAcks(batch("d"), 1, time.Second); err != nil {
+	if _, err := leader.Produce(batch("d"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	follower := c.nodes[2]
@@ -386,10 +382,10 @@ func TestTruncationThenReappend(t *testing.T) {
 func TestProducerStateRebuiltOnOpen(t *testing.T) {
 	c := newCluster(t, 1, 1)
 	p := c.nodes[1]
-	if _, err := p.ProduceAcks(batch("plain"), 1, time.Second); err != nil {
+	if _, err := p.Produce(batch("plain"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.ProduceAcks(idempotentBatch(9, 0, "a"), 1, time.Second); err != nil {
+	if _, err := p.Produce(idempotentBatch(9, 0, "a"), 1, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.mgrs[1].Close(); err != nil {
@@ -397,11 +393,11 @@ func TestProducerStateRebuiltOnOpen(t *testing.T) {
 	}
 	p = c.open(1)
 	c.ctl.applyAll(cloneMeta(c.ctl.meta))
-	res, err := p.ProduceAcks(idempotentBatch(9, 0, "a"), 1, time.Second)
+	res, err := p.Produce(idempotentBatch(9, 0, "a"), 1, time.Second)
 	if err != nil || res.BaseOffset != 1 || p.LogEndOffset() != 2 {
 		t.Fatalf("retry after reopen: %+v, %v, log end %d; want the original offset 1", res, err, p.LogEndOffset())
 	}
-	if _, err := p.ProduceAcks(idempotentBatch(9, 5, "b"), 1, time.Second); !errors.Is(err, partition.ErrOutOfOrderSequence) {
+	if _, err := p.Produce(idempotentBatch(9, 5, "b"), 1, time.Second); !errors.Is(err, partition.ErrOutOfOrderSequence) {
 		t.Fatalf("sequence gap after reopen: %v", err)
 	}
 }
@@ -409,7 +405,7 @@ func TestProducerStateRebuiltOnOpen(t *testing.T) {
 func TestRestartedReplicaRelearnsHighWatermark(t *testing.T) {
 	c := newCluster(t, 2, 1)
 	for range 2 {
-		if _, err := c.nodes[1].ProduceAcks(batch("a"), 1, time.Second); err != nil {
+		if _, err := c.nodes[1].Produce(batch("a"), 1, time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -446,7 +442,7 @@ func TestSessionLostRefusesReplicatedWrites(t *testing.T) {
 	if r := awaitResult(t, done); !errors.Is(r.err, partition.ErrNotLeader) {
 		t.Fatalf("pending write = %v, want ErrNotLeader", r.err)
 	}
-	if _, err := leader.ProduceAcks(batch("b"), 1, time.Minute); !errors.Is(err, partition.ErrNotLeader) {
+	if _, err := leader.Produce(batch("b"), 1, time.Minute); !errors.Is(err, partition.ErrNotLeader) {
 		t.Fatalf("new write = %v, want ErrNotLeader", err)
 	}
 	if got := leader.LogEndOffset(); got != 1 {
@@ -455,7 +451,7 @@ func TestSessionLostRefusesReplicatedWrites(t *testing.T) {
 
 	single := newCluster(t, 1, 1)
 	single.lost.Store(true)
-	if _, err := single.nodes[1].ProduceAcks(batch("c"), -1, time.Minute); err != nil {
+	if _, err := single.nodes[1].Produce(batch("c"), -1, time.Minute); err != nil {
 		t.Fatalf("single replica write with the session lost: %v", err)
 	}
 }

@@ -196,7 +196,7 @@ func realManager(t *testing.T, n *realNode, dialer *fakeDialer) *Manager {
 
 func produce(t *testing.T, p *partition.Partition, acks int16, base int64, n int) {
 	t.Helper()
-	if _, err := p.ProduceAcks(batch(base, n, 0), acks, 10*time.Second); err != nil {
+	if _, err := p.Produce(batch(base, n, 0), acks, 10*time.Second); err != nil {
 		t.Fatalf("produce acks=%d: %v", acks, err)
 	}
 }
