@@ -196,19 +196,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	b.peerSrv = server.New(server.Config{MaxRequestBytes: cfg.MaxRequestBytes, MaxConnections: cfg.MaxConnections},
 		h, logger.With("component", "replication-server"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "replication"}, b.reg)))
 
-	b.goLoop(func() { b.watchMetadata(runCtx) })
-	b.goLoop(func() { b.maintain(runCtx) })
-	b.goLoop(func() { b.watchSession(runCtx) })
-	b.goLoop(func() {
-		if err := b.srv.Serve(b.kafkaLn); err != nil {
-			logger.Error("kafka listener stopped", "err", err)
-		}
-	})
-	b.goLoop(func() {
-		if err := b.peerSrv.Serve(b.ctrl.ReplicationListener()); err != nil {
-			logger.Error("replication listener stopped", "err", err)
-		}
-	})
+	b.startLoops(runCtx)
 
 	if cfg.HTTPAddr != "" {
 		b.gw, err = gateway.Start(cfg.HTTPAddr, b.reg, b.Ready, logger.With("component", "http"))
@@ -280,6 +268,25 @@ func (b *Broker) Close() error {
 		}
 	})
 	return b.closeErr
+}
+
+// startLoops starts the background loops and listeners. It is a method so
+// that the closures hold the receiver: Start's named result is nil once it
+// returns an error, while these goroutines may still be starting.
+func (b *Broker) startLoops(ctx context.Context) {
+	b.goLoop(func() { b.watchMetadata(ctx) })
+	b.goLoop(func() { b.maintain(ctx) })
+	b.goLoop(func() { b.watchSession(ctx) })
+	b.goLoop(func() {
+		if err := b.srv.Serve(b.kafkaLn); err != nil {
+			b.log.Error("kafka listener stopped", "err", err)
+		}
+	})
+	b.goLoop(func() {
+		if err := b.peerSrv.Serve(b.ctrl.ReplicationListener()); err != nil {
+			b.log.Error("replication listener stopped", "err", err)
+		}
+	})
 }
 
 func (b *Broker) goLoop(fn func()) {

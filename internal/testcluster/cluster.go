@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -278,6 +279,17 @@ func (c *Cluster) Seeds() []string {
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	// Ports below Linux's ephemeral range (32768-60999): a port the OS
+	// hands out for ":0" is free now, but the same range supplies the
+	// source ports of outgoing connections, so by the time the broker
+	// binds it a client may hold it (seen as "address already in use").
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(20000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
