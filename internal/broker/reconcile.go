@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/spool-mq/spool/internal/config"
@@ -41,7 +42,7 @@ func (b *Broker) syncReplicas() {
 			continue
 		}
 		for _, p := range t.Partitions {
-			if !hosts(p.Replicas, b.cfg.NodeID) {
+			if !slices.Contains(p.Replicas, b.cfg.NodeID) {
 				continue
 			}
 			tp := storage.TopicPartition{Topic: t.Name, Partition: p.Index}
@@ -102,15 +103,6 @@ func (b *Broker) dropReplica(tp storage.TopicPartition) {
 		return
 	}
 	b.log.Info("deleted replica", "topic", tp.Topic, "partition", tp.Partition)
-}
-
-func hosts(replicas []int32, node int32) bool {
-	for _, r := range replicas {
-		if r == node {
-			return true
-		}
-	}
-	return false
 }
 
 // maintain runs the periodic work: retention, recovery-point checkpoints,
