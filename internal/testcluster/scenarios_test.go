@@ -2,12 +2,14 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -406,4 +408,58 @@ func TestScenarioGroupCoordinatorKilled(t *testing.T) {
 	}
 	c.Restart(int(coord.NodeID))
 	c.WaitHealthy(t, healthyTimeout)
+}
+
+// With min.insync.replicas equal to the replication factor, losing one
+// broker makes acks=all writes fail with NOT_ENOUGH_REPLICAS once the ISR
+// shrinks (nothing is appended), while acks=1 writes still succeed; after
+// the broker returns and rejoins the ISR, acks=all works again.
+func TestScenarioMinInsyncReplicas(t *testing.T) {
+	c := Start(t, Options{Brokers: 3, Set: DefaultSettings()})
+	topic := topicName(t, "strict")
+	createTopic(t, c, topicSpec{Name: topic, Partitions: 1, RF: 3, Configs: map[string]string{"min.insync.replicas": "3"}})
+	ctx := testContext(t, 90*time.Second)
+	all := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1), kgo.RecordDeliveryTimeout(5*time.Second))
+	if err := all.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all with every replica in sync: %v", err)
+	}
+
+	st := c.Partition(t, topic, 0)
+	victim := int(st.Replicas[slices.IndexFunc(st.Replicas, func(r int32) bool { return r != st.Leader })])
+	c.Kill(victim)
+	c.WaitFor(t, failoverTimeout, fmt.Sprintf("node %d out of the ISR", victim), func(ctx context.Context) (bool, string) {
+		st, ok, why := c.partitionState(ctx, topic, 0)
+		if !ok {
+			return false, why
+		}
+		return !slices.Contains(st.ISR, int32(victim)), fmt.Sprintf("ISR %v", st.ISR)
+	})
+	err := all.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("refused")}).FirstErr()
+	if !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with 2 of 3 in sync = %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	one := c.Client(t, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("acks1")}).FirstErr(); err != nil {
+		t.Fatalf("acks=1 with 2 of 3 in sync: %v", err)
+	}
+
+	c.Restart(victim)
+	c.WaitHealthy(t, healthyTimeout)
+	if err := all.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all after the broker rejoined: %v", err)
+	}
+	// The refused record was never appended: the log holds exactly the
+	// three accepted ones.
+	cons := c.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	var got []string
+	for len(got) < 3 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %v", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if fmt.Sprint(got) != "[before acks1 after]" {
+		t.Fatalf("log = %v, want [before acks1 after]", got)
+	}
 }
