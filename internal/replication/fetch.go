@@ -151,8 +151,9 @@ func (f *fetcher) applyFetch(parts []sent, answers map[partKey]*kmsg.FetchRespon
 	return oor
 }
 
-// flushAll flushes the partitions that got data, concurrently (each is
-// an fsync on its own files). Callers hold mu.
+// flushAll flushes the partitions that got data, concurrently, so their
+// flushes join one round of the storage's broker-wide group commit.
+// Callers hold mu.
 func (f *fetcher) flushAll(got []appended) {
 	var wg sync.WaitGroup
 	for i := range got {

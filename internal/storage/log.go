@@ -38,6 +38,14 @@ type Log struct {
 	batches  []batchInfo // scratch for Append, guarded by appendMu
 
 	flushMu sync.Mutex // one fsync round at a time (group commit)
+	// commit is the Manager's broker-wide group commit; nil for a log
+	// opened on its own, which then syncs its files itself.
+	commit *committer
+	// fsid identifies the file system holding the log's directory, if
+	// fsKnown, so the committer can cover it with one whole-file-system
+	// sync together with its neighbours.
+	fsid    uint64
+	fsKnown bool
 
 	// scanners recycles the read-ahead buffers of fetch lookups.
 	scanners sync.Pool
@@ -404,12 +412,17 @@ func (l *Log) roll(base int64) error {
 
 // Flush makes everything up to at least upTo durable. Concurrent callers
 // share fsyncs: while one round runs the others wait, and the next round
-// covers every append made before it started. An fsync failure fails the
-// log: after one, the kernel may have dropped the dirty pages, so no later
-// fsync could prove the data durable.
+// covers every append made before it started. A log opened by a Manager
+// joins the Manager's broker-wide rounds (see committer), which cover many
+// logs with one flush. An fsync failure fails the log: after one, the
+// kernel may have dropped the dirty pages, so no later fsync could prove
+// the data durable.
 func (l *Log) Flush(upTo int64) error {
 	if l.flushed.Load() >= upTo {
 		return nil
+	}
+	if l.commit != nil {
+		return l.commit.flush(l)
 	}
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
@@ -421,46 +434,83 @@ func (l *Log) Flush(upTo int64) error {
 
 // flushLocked fsyncs everything appended so far. Callers hold flushMu.
 func (l *Log) flushLocked() error {
+	pl, err := l.planFlush()
+	if err != nil || pl.empty() {
+		pl.release()
+		return err
+	}
+	defer pl.release()
+	if err := l.syncFiles(pl); err != nil {
+		return err
+	}
+	l.finishFlush(pl)
+	return nil
+}
+
+// flushPlan is what one flush round must make durable for one log: the
+// segments holding data from the flushed offset to target (referenced so
+// a concurrent retention pass cannot close them) and whether directory
+// entries changed.
+type flushPlan struct {
+	target, from int64
+	segs         []*segment
+	dirDirty     bool
+}
+
+func (pl flushPlan) empty() bool { return pl.target <= pl.from && !pl.dirDirty }
+
+func (pl flushPlan) release() {
+	for _, s := range pl.segs {
+		s.release()
+	}
+}
+
+// planFlush captures the log's unflushed state. Everything appended before
+// it returns is covered by a sync that starts after it. Callers hold
+// flushMu and release the plan.
+func (l *Log) planFlush() (flushPlan, error) {
 	l.mu.RLock()
+	defer l.mu.RUnlock()
 	if l.closed {
-		l.mu.RUnlock()
-		return ErrClosed
+		return flushPlan{}, ErrClosed
 	}
-	target := l.logEnd.Load()
-	from := l.flushed.Load()
-	segs := append([]*segment(nil), l.segments[l.segmentFor(from):]...)
-	for _, s := range segs {
-		s.acquire()
-	}
-	dirty := l.dirDirty.Swap(false)
-	l.mu.RUnlock()
-	defer func() {
-		for _, s := range segs {
-			s.release()
-		}
-	}()
-	if target <= from && !dirty {
-		return nil
+	pl := flushPlan{target: l.logEnd.Load(), from: l.flushed.Load(), dirDirty: l.dirDirty.Load()}
+	if pl.empty() {
+		return pl, nil
 	}
 	if p := l.failure.Load(); p != nil && errors.Is(*p, errSyncFailed) {
-		return l.failedErr()
+		return flushPlan{}, l.failedErr()
 	}
-	for _, s := range segs {
+	pl.segs = append([]*segment(nil), l.segments[l.segmentFor(pl.from):]...)
+	for _, s := range pl.segs {
+		s.acquire()
+	}
+	pl.dirDirty = l.dirDirty.Swap(false)
+	return pl, nil
+}
+
+// syncFiles fsyncs the plan's segments and, if needed, the directory.
+func (l *Log) syncFiles(pl flushPlan) error {
+	for _, s := range pl.segs {
 		if err := s.file.Sync(); err != nil {
-			l.dirDirty.Store(l.dirDirty.Load() || dirty)
+			l.dirDirty.Store(l.dirDirty.Load() || pl.dirDirty)
 			return l.fail(fmt.Errorf("%w: %s: %w", errSyncFailed, s.path, err))
 		}
 	}
-	if dirty {
+	if pl.dirDirty {
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			l.dirDirty.Store(true)
 			return l.fail(fmt.Errorf("%w: directory %s: %w", errSyncFailed, l.dir, err))
 		}
 	}
-	if target > from {
-		l.flushed.Store(target)
-	}
 	return nil
+}
+
+// finishFlush records that the plan's data is durable.
+func (l *Log) finishFlush(pl flushPlan) {
+	if pl.target > pl.from {
+		l.flushed.Store(pl.target)
+	}
 }
 
 var errSyncFailed = errors.New("fsync failed")

@@ -29,6 +29,7 @@ const deleteSuffix = ".delete"
 type Manager struct {
 	dir    string
 	fs     vfs.FS
+	commit *committer // broker-wide group commit of the logs' flushes
 	logger *slog.Logger
 	now    func() time.Time
 	lock   io.Closer
@@ -54,6 +55,7 @@ func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	opts = opts.withDefaults()
 	m = &Manager{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, logs: make(map[TopicPartition]*Log),
 		cleaner: newCleaner(opts)}
+	m.commit = newCommitter(opts.FS, dir)
 	if err := m.createDataDir(); err != nil {
 		return nil, err
 	}
@@ -190,7 +192,7 @@ func (m *Manager) openAll(jobs []openParams) error {
 				if err != nil {
 					errs = append(errs, fmt.Errorf("opening log %s: %w", p.dir, err))
 				} else {
-					l.persistOffsets = m.Checkpoint
+					m.attach(l)
 					l.cleaner = m.cleaner
 					m.logs[p.tp] = l
 				}
@@ -261,7 +263,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, topicID [16]byte, cfg LogConfig
 		return nil, fmt.Errorf("creating log %s: %w", tp, err)
 	}
 	l.dirDirty.Store(false)
-	l.persistOffsets = m.Checkpoint
+	m.attach(l)
 	l.cleaner = m.cleaner
 	m.logs[tp] = l
 	return l, nil
@@ -344,12 +346,26 @@ func (m *Manager) Checkpoint() error {
 	return writeOffsetCheckpoint(m.fs, filepath.Join(m.dir, logStartFile), ls)
 }
 
-// FlushAll fsyncs every log to its end (the periodic-flush durability
-// mode).
+// attach connects a log it opened to the Manager's checkpoints and group
+// commit.
+func (m *Manager) attach(l *Log) {
+	l.persistOffsets, l.commit = m.Checkpoint, m.commit
+	if ws, ok := m.fs.(vfs.WholeSyncer); ok {
+		id, err := ws.FSID(l.dir)
+		l.fsid, l.fsKnown = id, err == nil
+	}
+}
+
+// FlushAll makes every log durable to its end (the periodic-flush
+// durability mode), all in one group-commit round.
 func (m *Manager) FlushAll() error {
 	var errs []error
-	for _, l := range m.Logs() {
-		if err := l.Flush(l.LogEndOffset()); err != nil && !errors.Is(err, ErrClosed) {
+	logs := m.Logs()
+	if len(logs) == 0 {
+		return nil
+	}
+	for l, err := range m.commit.join(logs) {
+		if err != nil && !errors.Is(err, ErrClosed) {
 			errs = append(errs, fmt.Errorf("flushing %s: %w", l.tp, err))
 		}
 	}

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -28,13 +29,14 @@ const (
 	OpReadDir                 // ReadDir
 	OpSyncDir                 // SyncDir
 	OpLock                    // Lock
+	OpSyncFS                  // SyncFS (WholeSyncer)
 )
 
 // OpAll is every operation.
-const OpAll Op = OpLock<<1 - 1
+const OpAll Op = OpSyncFS<<1 - 1
 
 var opNames = []string{"open", "create", "read", "write", "sync", "truncate", "close", "stat",
-	"mkdir", "remove", "rename", "readdir", "syncdir", "lock"}
+	"mkdir", "remove", "rename", "readdir", "syncdir", "lock", "syncfs"}
 
 func (o Op) String() string {
 	for i, name := range opNames {
@@ -224,6 +226,28 @@ func (e *ErrorFS) SyncDir(dir string) error {
 		return err
 	}
 	return e.inner.SyncDir(dir)
+}
+
+// SyncFS implements WholeSyncer if the inner file system does; otherwise
+// it fails with errors.ErrUnsupported, and callers sync file by file.
+func (e *ErrorFS) SyncFS(dir string) error {
+	ws, ok := e.inner.(WholeSyncer)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	if err := e.check(OpSyncFS, dir); err != nil {
+		return err
+	}
+	return ws.SyncFS(dir)
+}
+
+// FSID implements WholeSyncer (see SyncFS); it injects no errors.
+func (e *ErrorFS) FSID(path string) (uint64, error) {
+	ws, ok := e.inner.(WholeSyncer)
+	if !ok {
+		return 0, errors.ErrUnsupported
+	}
+	return ws.FSID(path)
 }
 
 // Lock implements FS.

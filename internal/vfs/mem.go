@@ -38,6 +38,7 @@ type Stats struct {
 	Opens        int64
 	Syncs        int64 // File.Sync calls
 	DirSyncs     int64 // SyncDir calls
+	FSSyncs      int64 // SyncFS calls
 	ReadCalls    int64
 	BytesRead    int64
 	WriteCalls   int64
@@ -329,6 +330,40 @@ func (m *MemFS) SyncDir(dir string) error {
 	n.syncedChildren = maps.Clone(n.children)
 	m.stats.DirSyncs++
 	return nil
+}
+
+// SyncFS implements WholeSyncer: like syncfs(2), it makes every file's
+// contents and every directory's entries durable.
+func (m *MemFS) SyncFS(dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.lookup(cleanPath(dir)); err != nil {
+		return pathErr("syncfs", dir, err)
+	}
+	var walk func(n *memNode)
+	walk = func(n *memNode) {
+		if !n.dir {
+			n.synced = append(n.synced[:0:0], n.data...)
+			return
+		}
+		n.syncedChildren = maps.Clone(n.children)
+		for _, c := range n.children {
+			walk(c)
+		}
+	}
+	walk(m.root)
+	m.stats.FSSyncs++
+	return nil
+}
+
+// FSID implements WholeSyncer: a MemFS is one file system.
+func (m *MemFS) FSID(path string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.lookup(cleanPath(path)); err != nil {
+		return 0, pathErr("stat", path, err)
+	}
+	return 1, nil
 }
 
 // Lock implements FS. Locks do not survive CrashClone (the process died).

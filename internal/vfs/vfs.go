@@ -49,6 +49,19 @@ type FS interface {
 	Lock(name string) (io.Closer, error)
 }
 
+// WholeSyncer is implemented by file systems that can make everything
+// written to them durable in one call (syncfs(2) on Linux). The log
+// storage's group commit uses it to cover many partitions with one flush
+// instead of one fsync per segment file; without it, it syncs file by file.
+type WholeSyncer interface {
+	// SyncFS makes every file's contents and every directory's entries
+	// on the file system holding dir durable.
+	SyncFS(dir string) error
+	// FSID identifies the file system holding path, so a caller can tell
+	// which paths one SyncFS covers.
+	FSID(path string) (uint64, error)
+}
+
 // File is an open file. Reads and writes at explicit offsets (ReadAt,
 // WriteAt) do not move the position used by Read and Write.
 type File interface {
