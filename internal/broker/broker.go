@@ -109,7 +109,8 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	}()
 
 	started := time.Now()
-	b.store, err = storage.OpenManager(cfg.DataDir, storage.Options{FS: fs, Logger: logger.With("component", "storage")})
+	b.store, err = storage.OpenManager(cfg.DataDir, storage.Options{FS: fs, Logger: logger.With("component", "storage"),
+		PerFileSync: !cfg.FlushSyncFS})
 	if err != nil {
 		return nil, fmt.Errorf("opening data directory %s: %w", cfg.DataDir, err)
 	}

@@ -59,6 +59,12 @@ type Broker struct {
 	Durability string
 	// FlushIntervalMs (log.flush.interval.ms) is the periodic-flush period.
 	FlushIntervalMs int64
+	// FlushSyncFS (log.flush.syncfs) lets a group-commit round cover all
+	// its partitions with one syncfs(2) of the data directory's file
+	// system instead of an fsync per segment file (Linux). Turn it off
+	// when other software writes heavily to the same file system: a
+	// syncfs also waits for their data.
+	FlushSyncFS bool
 	// RetentionCheckIntervalMs (log.retention.check.interval.ms) is how
 	// often retention deletes expired segments.
 	RetentionCheckIntervalMs int64
@@ -163,6 +169,7 @@ func Default() Broker {
 		MaxRequestBytes:          100 << 20,
 		MaxConnections:           10000,
 		Durability:               DurabilityFsync,
+		FlushSyncFS:              true,
 		FlushIntervalMs:          1000,
 		RetentionCheckIntervalMs: 300000,
 		CheckpointIntervalMs:     60000,
@@ -424,6 +431,8 @@ var brokerKeys = func() []brokerKey {
 		},
 		stringKey("log.durability", "fsync: acknowledge after fsync (group commit); periodic-flush: acknowledge after write, fsync every log.flush.interval.ms.",
 			func(b *Broker) *string { return &b.Durability }, enumCheck(DurabilityFsync, DurabilityPeriodicFlush)),
+		boolKey("log.flush.syncfs", "Cover every partition in a group-commit round with one syncfs(2) of the data directory's file system (Linux) instead of an fsync per segment; disable if other software writes heavily to that file system.",
+			func(b *Broker) *bool { return &b.FlushSyncFS }),
 		int64Key("log.flush.interval.ms", "fsync period in periodic-flush mode.", func(b *Broker) *int64 { return &b.FlushIntervalMs }, 1),
 		int64Key("log.retention.check.interval.ms", "How often retention looks for segments to delete.", func(b *Broker) *int64 { return &b.RetentionCheckIntervalMs }, 1),
 		int64Key("log.flush.offset.checkpoint.interval.ms", "How often the recovery point is checkpointed.", func(b *Broker) *int64 { return &b.CheckpointIntervalMs }, 1),

@@ -73,6 +73,7 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"auto.leader.rebalance.enable":            {[]string{"true", "false"}, []string{"on", ""}},
 	"leader.imbalance.check.interval.seconds": {[]string{"1", "300"}, []string{"0", "5m"}},
 	"controlled.shutdown.enable":              {[]string{"true", "false"}, []string{"1x", ""}},
+	"log.flush.syncfs":                        {[]string{"true", "false"}, []string{"sometimes", ""}},
 	"controlled.shutdown.timeout.ms":          {[]string{"0", "30000"}, []string{"-1", "30s"}},
 }
 

@@ -15,8 +15,7 @@ import (
 // of one fsync per segment file: with many partitions per produce request
 // the fsync count, not the bytes, is what limits a disk.
 type committer struct {
-	fs  vfs.FS
-	dir string // the data directory; its file system is the one synced
+	whole vfs.WholeSyncer // nil: sync file by file
 
 	mu      sync.Mutex
 	next    *commitRound // collecting logs; nil when none waits
@@ -29,8 +28,12 @@ type commitRound struct {
 	errs map[*Log]error // written before done is closed
 }
 
-func newCommitter(fsys vfs.FS, dir string) *committer {
-	return &committer{fs: fsys, dir: dir}
+func newCommitter(fsys vfs.FS, wholeSync bool) *committer {
+	c := &committer{}
+	if ws, ok := fsys.(vfs.WholeSyncer); ok && wholeSync {
+		c.whole = ws
+	}
+	return c
 }
 
 // flush waits for a round that started after the call and returns its
@@ -92,7 +95,7 @@ func (c *committer) commit(logs map[*Log]struct{}) map[*Log]error {
 		errs[l] = err
 		errsMu.Unlock()
 	}
-	ws, _ := c.fs.(vfs.WholeSyncer)
+	ws := c.whole
 	groups := make(map[uint64][]*Log)
 	for l := range logs {
 		if ws != nil && l.fsKnown {

@@ -74,6 +74,28 @@ func TestGroupCommitOneSyncForManyLogs(t *testing.T) {
 	checkEnds(t, e.crash(vfsNoTorn), []int64{1, 1, 1, 1, 1, 1, 1, 1})
 }
 
+// TestGroupCommitPerFileSync: with Options.PerFileSync a round fsyncs
+// each log's files and never syncs the whole file system.
+func TestGroupCommitPerFileSync(t *testing.T) {
+	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	opts := e.options(e.fs)
+	opts.PerFileSync = true
+	m, err := OpenManager(dataDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m = m
+	createLogs(t, m, 4)
+	e.fs.ResetStats()
+	if err := m.FlushAll(); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.fs.Stats(); st.FSSyncs != 0 || st.Syncs < 4 {
+		t.Fatalf("%d SyncFS and %d file syncs; want none and one per log at least", st.FSSyncs, st.Syncs)
+	}
+	checkEnds(t, e.crash(vfsNoTorn), []int64{1, 1, 1, 1})
+}
+
 // TestGroupCommitPerFileSystem: logs on another file system are not
 // covered by this one's SyncFS; a lone log syncs its own files.
 func TestGroupCommitPerFileSystem(t *testing.T) {

@@ -182,6 +182,10 @@ type Options struct {
 	// time.Now.
 	Now func() time.Time
 
+	// PerFileSync turns the group commit's whole-file-system sync
+	// (vfs.WholeSyncer) off: every round fsyncs each log's files.
+	PerFileSync bool
+
 	// CleanerMaxMapEntries bounds how many distinct keys one cleaning
 	// pass maps (memory: about 40 bytes each); a log with more keys in
 	// its uncleaned part is cleaned over several passes. 0 means
