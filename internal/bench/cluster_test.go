@@ -141,6 +141,31 @@ func TestProduceRecordsLandInTopic(t *testing.T) {
 	}
 }
 
+// TestProduceStickyBytes: keyless records stay on one partition for
+// StickyBytes before the producer moves on. 2000 records of 100 bytes are
+// far below 1 MiB (one partition) and many times 1 KiB (several).
+func TestProduceStickyBytes(t *testing.T) {
+	brokers := testCluster(t)
+	for _, tc := range []struct {
+		sticky  int32
+		oneOnly bool
+	}{{1 << 20, true}, {1024, false}} {
+		p := testProducer(2000)
+		p.StickyBytes = tc.sticky
+		o := ProduceOptions{Common: testCommon(t, brokers), ProducerConfig: p}
+		if _, err := RunProduce(context.Background(), o); err != nil {
+			t.Fatalf("RunProduce: %v", err)
+		}
+		used := make(map[int32]int)
+		for _, r := range readTopic(t, brokers, o.Topic) {
+			used[r.Partition]++
+		}
+		if (len(used) == 1) != tc.oneOnly {
+			t.Fatalf("sticky bytes %d: records per partition %v", tc.sticky, used)
+		}
+	}
+}
+
 // TestProduceAtRate: a paced run sends every record, and cannot finish
 // before the schedule's last slot (299 records after the first at 5000/s).
 func TestProduceAtRate(t *testing.T) {
@@ -366,16 +391,17 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("defaults rejected: %v", err)
 	}
 	for name, change := range map[string]func(*ProduceOptions){
-		"no brokers":           func(o *ProduceOptions) { o.Brokers = nil },
-		"zero producers":       func(o *ProduceOptions) { o.Producers = 0 },
-		"negative rate":        func(o *ProduceOptions) { o.Rate = -1 },
-		"bad keys":             func(o *ProduceOptions) { o.Keys = "sorted" },
-		"empty key space":      func(o *ProduceOptions) { o.Keys, o.KeySpace = KeysSeq, 0 },
-		"bad acks":             func(o *ProduceOptions) { o.Acks = "2" },
-		"idempotent acks 1":    func(o *ProduceOptions) { o.Acks = "1" },
-		"bad compression":      func(o *ProduceOptions) { o.Compression = "brotli" },
-		"tiny batch":           func(o *ProduceOptions) { o.BatchMaxBytes = 100 },
-		"negative record size": func(o *ProduceOptions) { o.RecordSize = -1 },
+		"no brokers":            func(o *ProduceOptions) { o.Brokers = nil },
+		"zero producers":        func(o *ProduceOptions) { o.Producers = 0 },
+		"negative rate":         func(o *ProduceOptions) { o.Rate = -1 },
+		"bad keys":              func(o *ProduceOptions) { o.Keys = "sorted" },
+		"empty key space":       func(o *ProduceOptions) { o.Keys, o.KeySpace = KeysSeq, 0 },
+		"bad acks":              func(o *ProduceOptions) { o.Acks = "2" },
+		"idempotent acks 1":     func(o *ProduceOptions) { o.Acks = "1" },
+		"bad compression":       func(o *ProduceOptions) { o.Compression = "brotli" },
+		"tiny batch":            func(o *ProduceOptions) { o.BatchMaxBytes = 100 },
+		"negative sticky bytes": func(o *ProduceOptions) { o.StickyBytes = -1 },
+		"negative record size":  func(o *ProduceOptions) { o.RecordSize = -1 },
 	} {
 		o := good
 		change(&o)

@@ -83,6 +83,11 @@ type ProducerConfig struct {
 	KeySpace int64   `json:"key_space,omitempty"`
 	// BatchMaxBytes caps a record batch (0: the client default, 1,000,012).
 	BatchMaxBytes int32 `json:"batch_max_bytes,omitempty"`
+	// StickyBytes is how many bytes of keyless records go to one
+	// partition before the producer moves to the next (franz-go's
+	// uniform-bytes partitioner, as KIP-794 in the Java client, where
+	// batch.size sets it). 0 keeps the client default, 64 KiB.
+	StickyBytes int32 `json:"sticky_bytes,omitempty"`
 	// Linger is how long a partition's batch waits for more records.
 	Linger time.Duration `json:"linger_ns"`
 	// Compression is none, gzip, snappy, lz4 or zstd.
@@ -213,6 +218,8 @@ func (p ProducerConfig) Validate() error {
 		return invalid("linger %s: must not be negative", p.Linger)
 	case p.BatchMaxBytes != 0 && (p.BatchMaxBytes < 512 || p.BatchMaxBytes > 1<<30):
 		return invalid("batch max bytes %d: want 0 (client default) or 512..1GiB", p.BatchMaxBytes)
+	case p.StickyBytes < 0:
+		return invalid("sticky bytes %d: must not be negative", p.StickyBytes)
 	}
 	switch p.Keys {
 	case KeysNone:

@@ -111,6 +111,9 @@ func newProducerRun(c Common, cfg ProducerConfig, st *stamp) (*producerRun, erro
 	if cfg.BatchMaxBytes > 0 {
 		extra = append(extra, kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes))
 	}
+	if cfg.StickyBytes > 0 {
+		extra = append(extra, kgo.RecordPartitioner(kgo.UniformBytesPartitioner(int(cfg.StickyBytes), true, true, nil)))
+	}
 	if !cfg.Idempotent {
 		extra = append(extra, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
 	}

@@ -100,6 +100,7 @@ func producerFlags(cmd *cobra.Command, p *bench.ProducerConfig, keys *string) {
 	f.StringVar(keys, "keys", *keys, "record keys: none, random or seq (decimal numbers below --key-space)")
 	f.Int64Var(&p.KeySpace, "key-space", p.KeySpace, "number of distinct keys for --keys random or seq")
 	f.Int32Var(&p.BatchMaxBytes, "batch-max-bytes", 0, "largest record batch in bytes (0: client default, 1000012)")
+	f.Int32Var(&p.StickyBytes, "sticky-bytes", 0, "bytes of keyless records sent to one partition before moving to the next (0: client default, 64 KiB)")
 	f.DurationVar(&p.Linger, "linger", p.Linger, "how long a batch waits for more records")
 	f.StringVar(&p.Compression, "compression", p.Compression, "batch compression: none, gzip, snappy, lz4 or zstd")
 	f.StringVar(&p.Acks, "acks", p.Acks, "acknowledgement to wait for: all, 1 or 0")
