@@ -93,6 +93,8 @@ type Server struct {
 	// so large fetch responses do not allocate (and zero) a new buffer
 	// each time, and idle connections do not pin one.
 	responseBufs sync.Pool
+	// frames recycles Produce request frames (see framePool).
+	frames framePool
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -197,6 +199,7 @@ type request struct {
 	req      kmsg.Request
 	received time.Time
 	size     int
+	frame    []byte // the bytes req was decoded from; req may alias them
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -233,7 +236,7 @@ func (s *Server) read(c net.Conn, queue chan<- request) error {
 			s.metrics.malformed.Inc()
 			return fmt.Errorf("%w: %d bytes (socket.request.max.bytes is %d)", ErrFrameTooLarge, size, s.cfg.MaxRequestBytes)
 		}
-		frame := make([]byte, size)
+		frame := s.frames.get(int(size))
 		if _, err := io.ReadFull(br, frame); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("%w: connection closed inside a %d-byte frame", ErrMalformedRequest, size)
@@ -247,7 +250,7 @@ func (s *Server) read(c net.Conn, queue chan<- request) error {
 			s.metrics.malformed.Inc()
 			return err
 		}
-		r.received, r.size = received, int(size)+4
+		r.received, r.size, r.frame = received, int(size)+4, frame
 		queue <- r
 	}
 }
@@ -313,6 +316,11 @@ func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-c
 		}
 		var ok bool
 		out, ok = s.serveOne(ctx, info, &r, out[:0])
+		if ok && recyclesFrame(r.hdr.APIKey) {
+			// The response is encoded and the handler has returned:
+			// nothing refers to the request's bytes any more.
+			s.frames.put(r.frame)
+		}
 		if !ok {
 			failed = true
 			c.Close()
