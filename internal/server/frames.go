@@ -19,7 +19,7 @@ type framePool struct {
 
 const (
 	minFrameShift = 16 // 64 KiB: smaller frames are cheap to allocate
-	frameClasses  = 9  // up to 16 MiB; larger frames are rare enough to allocate
+	frameClasses  = 11 // up to 64 MiB; the few larger frames are allocated
 	minFrame      = 1 << minFrameShift
 	maxFrame      = minFrame << (frameClasses - 1)
 )
