@@ -43,6 +43,7 @@ func (p *Partition) AppendAsFollower(data []byte) (lastOffset int64, err error) 
 	if n == 0 {
 		return p.log.LogEndOffset() - 1, nil
 	}
+	p.loadProducersLocked()
 	ar, err := p.log.Append(data[:n], storage.AppendOptions{AssignOffsets: false, LeaderEpoch: -1})
 	if err != nil {
 		return -1, err
@@ -87,7 +88,9 @@ func (p *Partition) TruncateTo(offset int64) error {
 			break
 		}
 	}
-	p.producers.truncate(end)
+	if p.producersLoaded {
+		p.producers.truncate(end) // else the rebuild reads the truncated log
+	}
 	return nil
 }
 

@@ -61,6 +61,7 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 		p.appendMu.Unlock()
 		return res, fmt.Errorf("%w: %d in sync, %d required", ErrNotEnoughReplicas, isrSize, cfg.MinInsyncReplicas)
 	}
+	p.loadProducersLocked()
 	dup, ok, err := p.producers.check(batches)
 	if err != nil || ok {
 		p.appendMu.Unlock()

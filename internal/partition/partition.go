@@ -113,6 +113,9 @@ type Partition struct {
 	// offsets agree.
 	appendMu  sync.Mutex
 	producers producerTable
+	// producersLoaded says producers holds the log's tail; see
+	// loadProducersLocked. Guarded by appendMu.
+	producersLoaded bool
 
 	// mu guards rs, the replica's role and replication state. Lock
 	// order: appendMu, then mu, then waitMu.
@@ -148,7 +151,6 @@ func New(log *storage.Log, topicID [16]byte, cfg config.TopicConfig, leaderEpoch
 	p.cfg.Store(&cfg)
 	p.leaderEpoch.Store(leaderEpoch)
 	p.hwm.Store(log.LogEndOffset())
-	p.producers.rebuild(log)
 	// Until the first ApplyMetadata the replica is the sole leader, which
 	// is exactly the single-node behaviour.
 	p.rs = replicaState{role: roleLeader, epochStart: log.LogEndOffset(), meta: Metadata{

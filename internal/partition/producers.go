@@ -120,6 +120,18 @@ const (
 	producerRebuildChunk   = 1 << 20
 )
 
+// loadProducersLocked rebuilds the producer table from the log's tail the
+// first time the partition appends, not when it opens: reading up to
+// producerRebuildBytes of every log before serving anything made a restart
+// with a thousand partitions take seconds. Callers hold appendMu, so no
+// append races the rebuild.
+func (p *Partition) loadProducersLocked() {
+	if !p.producersLoaded {
+		p.producers.rebuild(p.log)
+		p.producersLoaded = true
+	}
+}
+
 // rebuild fills the table from the tail of log (batch headers only).
 // Errors end the rebuild early: the table is a best-effort cache.
 func (t producerTable) rebuild(log *storage.Log) {
