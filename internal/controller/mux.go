@@ -88,6 +88,11 @@ type PeerConn struct {
 // (the dialer's id for accepted connections, the dialed id for dialed ones).
 func (p *PeerConn) PeerNodeID() int32 { return p.peer }
 
+// WriteBuffers writes v in order, with one writev when the connection
+// beneath is a TCP connection, so the Kafka server can send replica fetch
+// responses without copying their records (server.BuffersWriter).
+func (p *PeerConn) WriteBuffers(v *net.Buffers) (int64, error) { return v.WriteTo(p.Conn) }
+
 // clusterMux owns the cluster listener: it accepts connections, runs the
 // acceptor side of the hello on each (in its own goroutine, so a slow peer
 // delays nobody else) and hands the connection to the listener for its

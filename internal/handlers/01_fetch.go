@@ -29,14 +29,32 @@ import (
 
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/partition"
+	"github.com/spool-mq/spool/internal/server"
 )
 
 // fetchResponse is a Fetch response whose record bytes live in pooled
-// buffers; the server releases them once the response is encoded.
+// buffers. It is a server.VectoredResponse: the server writes large record
+// sets straight from those buffers (one writev with the encoded framing)
+// rather than copying them into the encoded response, and releases the
+// buffers once the write has completed.
 type fetchResponse struct {
 	*kmsg.FetchResponse
 	bufs []*[]byte
 	pool *sync.Pool
+}
+
+var _ server.VectoredResponse = (*fetchResponse)(nil)
+
+// VectoredFields offers every partition's record batches, in the order
+// kmsg encodes them (topics, then their partitions).
+func (r *fetchResponse) VectoredFields(dst []*[]byte) []*[]byte {
+	for ti := range r.Topics {
+		parts := r.Topics[ti].Partitions
+		for pi := range parts {
+			dst = append(dst, &parts[pi].RecordBatches)
+		}
+	}
+	return dst
 }
 
 // Release returns the read buffers to the pool.

@@ -36,8 +36,8 @@ type Handler interface {
 }
 
 // Releaser is implemented by responses that hold pooled buffers. The server
-// calls Release once the response is encoded, after which the response must
-// not be used.
+// calls Release exactly once, after the response is written (or the write
+// failed, or handling panicked), after which the response must not be used.
 type Releaser interface {
 	Release()
 }
@@ -297,50 +297,26 @@ func (s *Server) decode(frame []byte) (r request, err error) {
 // work handles queued requests in order and writes their responses,
 // flushing whenever no further request is waiting.
 func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-chan request) {
-	bw := bufio.NewWriterSize(c, 64<<10)
-	var out []byte
-	defer func() {
-		if out != nil {
-			s.responseBufs.Put(&out)
-		}
-	}()
+	w := newResponseWriter(c, &s.responseBufs, s.log)
+	defer w.close()
 	failed := false
 	for r := range queue {
 		if failed {
 			continue // drain so the reader is never blocked
 		}
-		if out == nil {
-			if p, _ := s.responseBufs.Get().(*[]byte); p != nil {
-				out = *p
-			}
-		}
-		var ok bool
-		out, ok = s.serveOne(ctx, info, &r, out[:0])
-		if ok && recyclesFrame(r.hdr.APIKey) {
-			// The response is encoded and the handler has returned:
+		handled, err := s.serveOne(ctx, info, &r, w)
+		if handled && recyclesFrame(r.hdr.APIKey) {
+			// The response is written and the handler has returned:
 			// nothing refers to the request's bytes any more.
 			s.frames.put(r.frame)
 		}
-		if !ok {
+		if !handled || err != nil {
 			failed = true
 			c.Close()
 			continue
 		}
-		if len(out) > 0 {
-			s.metrics.bytesOut.Add(float64(len(out)))
-			if _, err := bw.Write(out); err != nil {
-				failed = true
-				c.Close()
-				continue
-			}
-			if cap(out) > 64<<10 {
-				buf := out
-				s.responseBufs.Put(&buf)
-				out = nil
-			}
-		}
 		if len(queue) == 0 {
-			if err := bw.Flush(); err != nil {
+			if err := w.flush(); err != nil {
 				failed = true
 				c.Close()
 				continue
@@ -350,26 +326,31 @@ func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-c
 	}
 }
 
-// serveOne handles one request and appends its framed response to out
-// (nothing for requests without a response). A panic in the handler or the
-// encoder is a bug: it is logged and counted, and ok=false closes the
-// connection, but the broker keeps running.
-func (s *Server) serveOne(ctx context.Context, info *ConnInfo, r *request, out []byte) (_ []byte, ok bool) {
+// serveOne handles one request and writes its response through w (nothing
+// for requests without a response), then releases the response: only after
+// the write, since a vectored response's fields are written from its own
+// buffers, and also after a write error or a panic. A panic in the handler
+// or the encoder is a bug: it is logged and counted, and handled=false
+// closes the connection, but the broker keeps running. A write error closes
+// the connection too.
+func (s *Server) serveOne(ctx context.Context, info *ConnInfo, r *request, w *responseWriter) (handled bool, err error) {
+	var resp kmsg.Response
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("request handling panicked", "api", kmsg.NameForKey(r.hdr.APIKey), "version", r.hdr.APIVersion,
 				"panic", p, "stack", string(debug.Stack()))
 			s.metrics.panics.Inc()
-			ok = false
+			handled = false
+		}
+		if rel, ok := resp.(Releaser); ok {
+			rel.Release()
 		}
 	}()
-	resp := s.handler.Handle(ctx, info, &r.hdr, r.req)
+	resp = s.handler.Handle(ctx, info, &r.hdr, r.req)
 	if resp == nil {
-		return out, true
+		return true, nil
 	}
-	out = appendResponse(out, r.hdr.CorrelationID, resp)
-	if rel, ok := resp.(Releaser); ok {
-		rel.Release()
-	}
-	return out, true
+	n, err := w.write(r.hdr.CorrelationID, resp)
+	s.metrics.bytesOut.Add(float64(n))
+	return true, err
 }
