@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -287,7 +289,7 @@ func planRaw(ctx context.Context, o RawConsumeOptions) (*rawPlan, error) {
 			return nil, fmt.Errorf("%w: client: %w", ErrInvalidOptions, err)
 		}
 		plan.clients = append(plan.clients, cl)
-		topicID, leaders, err := rawLeaders(ctx, cl, o.Topic, o.Timeout)
+		topicID, leaders, addrs, err := rawLeaders(ctx, cl, o.Topic, o.Timeout)
 		if err != nil {
 			plan.close()
 			return nil, err
@@ -308,7 +310,7 @@ func planRaw(ctx context.Context, o RawConsumeOptions) (*rawPlan, error) {
 			}
 			f := byLeader[leader]
 			if f == nil {
-				f = &rawFetcher{cl: cl, leader: leader, topic: o.Topic, topicID: topicID, opts: o}
+				f = &rawFetcher{leader: leader, addr: addrs[leader], topic: o.Topic, topicID: topicID, opts: o}
 				byLeader[leader] = f
 				plan.fetchers = append(plan.fetchers, f)
 			}
@@ -318,9 +320,9 @@ func planRaw(ctx context.Context, o RawConsumeOptions) (*rawPlan, error) {
 	return plan, nil
 }
 
-// rawLeaders asks for the topic's metadata through cl, which also teaches cl
-// the brokers that Broker(id) will address.
-func rawLeaders(ctx context.Context, cl *kgo.Client, topic string, timeout time.Duration) ([16]byte, map[int32]int32, error) {
+// rawLeaders asks for the topic's metadata through cl: the topic id, each
+// partition's leader, and the brokers' addresses.
+func rawLeaders(ctx context.Context, cl *kgo.Client, topic string, timeout time.Duration) ([16]byte, map[int32]int32, map[int32]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req := kmsg.NewPtrMetadataRequest()
@@ -329,22 +331,26 @@ func rawLeaders(ctx context.Context, cl *kgo.Client, topic string, timeout time.
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return [16]byte{}, nil, fmt.Errorf("topic %q: metadata: %w", topic, err)
+		return [16]byte{}, nil, nil, fmt.Errorf("topic %q: metadata: %w", topic, err)
+	}
+	addrs := make(map[int32]string, len(resp.Brokers))
+	for _, b := range resp.Brokers {
+		addrs[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
 	}
 	for _, mt := range resp.Topics {
 		if mt.Topic == nil || *mt.Topic != topic {
 			continue
 		}
 		if err := kerr.ErrorForCode(mt.ErrorCode); err != nil {
-			return [16]byte{}, nil, fmt.Errorf("topic %q: metadata: %w", topic, err)
+			return [16]byte{}, nil, nil, fmt.Errorf("topic %q: metadata: %w", topic, err)
 		}
 		leaders := make(map[int32]int32, len(mt.Partitions))
 		for _, p := range mt.Partitions {
-			if p.ErrorCode == 0 && p.Leader >= 0 {
+			if _, known := addrs[p.Leader]; p.ErrorCode == 0 && known {
 				leaders[p.Partition] = p.Leader
 			}
 		}
-		return mt.TopicID, leaders, nil
+		return mt.TopicID, leaders, addrs, nil
 	}
-	return [16]byte{}, nil, fmt.Errorf("topic %q: broker sent no metadata for it", topic)
+	return [16]byte{}, nil, nil, fmt.Errorf("topic %q: broker sent no metadata for it", topic)
 }

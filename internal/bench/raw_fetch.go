@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spool-mq/spool/internal/record"
@@ -33,8 +32,8 @@ func (p *rawPartition) active() bool { return !p.failed && (p.end < 0 || p.offse
 // fetched with one request at a time over the client's fetch connection to
 // that broker, as a Kafka consumer does.
 type rawFetcher struct {
-	cl      *kgo.Client
 	leader  int32
+	addr    string // the leader's host:port
 	topic   string
 	topicID [16]byte // v13+ fetches name topics by id
 	opts    RawConsumeOptions
@@ -56,8 +55,19 @@ func (f *rawFetcher) run(ctx context.Context, ctr *rawCounters, after func()) {
 			active = append(active, p)
 		}
 	}
+	if len(active) == 0 {
+		return
+	}
+	conn, err := dialRaw(ctx, f.addr, f.opts.Timeout)
+	if err != nil {
+		if ctx.Err() == nil {
+			ctr.fail(fmt.Errorf("connecting to broker %d: %w", f.leader, err))
+		}
+		return
+	}
+	defer conn.close()
 	for len(active) > 0 {
-		resp, err := f.cl.Broker(int(f.leader)).Request(ctx, f.request(active))
+		fr, err := conn.fetch(f.request(active))
 		if ctx.Err() != nil {
 			return
 		}
@@ -65,7 +75,6 @@ func (f *rawFetcher) run(ctx context.Context, ctr *rawCounters, after func()) {
 			ctr.fail(fmt.Errorf("fetching from broker %d: %w", f.leader, err))
 			return
 		}
-		fr := resp.(*kmsg.FetchResponse)
 		ctr.fetches.Add(1)
 		if err := kerr.ErrorForCode(fr.ErrorCode); err != nil {
 			ctr.fail(fmt.Errorf("fetching from broker %d: %w", f.leader, err))
