@@ -192,9 +192,11 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store, Groups: b.groups,
 		Decoder: record.NewDecoder(), Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
 	})
-	b.srv = server.New(server.Config{MaxRequestBytes: cfg.MaxRequestBytes, MaxConnections: cfg.MaxConnections},
+	// Each listener has its own request budget, so clients cannot starve
+	// replication of request memory.
+	b.srv = server.New(serverConfig(&cfg),
 		h, logger.With("component", "kafka"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "client"}, b.reg)))
-	b.peerSrv = server.New(server.Config{MaxRequestBytes: cfg.MaxRequestBytes, MaxConnections: cfg.MaxConnections},
+	b.peerSrv = server.New(serverConfig(&cfg),
 		h, logger.With("component", "replication-server"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "replication"}, b.reg)))
 
 	b.startLoops(runCtx)
@@ -337,4 +339,17 @@ func advertised(configured string, bound net.Addr) (string, int32, error) {
 		return "", 0, fmt.Errorf("advertised listener %q: bad port", addr)
 	}
 	return host, port, nil
+}
+
+// serverConfig is the Kafka listeners' share of the broker config.
+func serverConfig(cfg *config.Broker) server.Config {
+	return server.Config{
+		MaxRequestBytes:       cfg.MaxRequestBytes,
+		MaxConnections:        cfg.MaxConnections,
+		QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes,
+		FirstRequestTimeout:   ms(cfg.FirstRequestTimeoutMs),
+		IdleTimeout:           ms(cfg.MaxIdleMs),
+		ReadTimeout:           ms(cfg.RequestReadTimeoutMs),
+		WriteTimeout:          ms(cfg.ResponseWriteTimeoutMs),
+	}
 }

@@ -141,6 +141,9 @@ type Broker struct {
 	// metadata string an offset commit may carry.
 	OffsetMetadataMaxBytes int32
 
+	// Limits bound what clients can make the broker spend.
+	Limits
+
 	// TopicDefaults are broker-level defaults for topic configs, keyed by
 	// the TOPIC config name (retention.ms) although they are set through
 	// the broker name (log.retention.ms). Pass it to ResolveTopicConfig.
@@ -195,6 +198,8 @@ func Default() Broker {
 		OffsetsRetentionMinutes:         10080,
 		OffsetsRetentionCheckIntervalMs: 600000,
 		OffsetMetadataMaxBytes:          4096,
+
+		Limits: DefaultLimits(),
 	}
 }
 
@@ -475,6 +480,7 @@ var brokerKeys = func() []brokerKey {
 		int32Key("offset.metadata.max.bytes", "Longest metadata string an offset commit may carry.",
 			func(b *Broker) *int32 { return &b.OffsetMetadataMaxBytes }, 0),
 	}
+	keys = append(keys, limitKeys()...)
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	return keys
 }()

@@ -75,6 +75,15 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"controlled.shutdown.enable":              {[]string{"true", "false"}, []string{"1x", ""}},
 	"log.flush.syncfs":                        {[]string{"true", "false"}, []string{"sometimes", ""}},
 	"controlled.shutdown.timeout.ms":          {[]string{"0", "30000"}, []string{"-1", "30s"}},
+	// queued.max.request.bytes must also cover socket.request.max.bytes (100 MiB by default).
+	"queued.max.request.bytes":             {[]string{"104857600", "536870912"}, []string{"0", "104857599", "512MB"}},
+	"connections.first.request.timeout.ms": {[]string{"0", "10000"}, []string{"-1", "10s"}},
+	"connections.max.idle.ms":              {[]string{"0", "600000"}, []string{"-1", "10m"}},
+	"socket.request.read.timeout.ms":       {[]string{"0", "60000"}, []string{"-1", "1m"}},
+	"socket.response.write.timeout.ms":     {[]string{"0", "60000"}, []string{"-1", "1m"}},
+	"fetch.max.bytes":                      {[]string{"1024", "57671680"}, []string{"1023", "55MB"}},
+	"fetch.wait.max.ms":                    {[]string{"0", "30000"}, []string{"-1", "30s"}},
+	"produce.timeout.max.ms":               {[]string{"1", "120000"}, []string{"0", "2m"}},
 }
 
 func TestBrokerSetValidators(t *testing.T) {

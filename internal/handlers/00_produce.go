@@ -15,7 +15,6 @@ package handlers
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -56,7 +55,9 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 			case acks != 0 && acks != 1 && acks != -1:
 				code = kerr.InvalidRequiredAcks.Code
 			case req.TransactionID != nil:
-				code = kerr.TransactionalIDAuthorizationFailed.Code
+				// A broker without transactions: not an authorization
+				// failure, which would send the client to its ACLs.
+				code = kerr.UnsupportedVersion.Code
 			case topic == nil || rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions):
 				code = kerr.UnknownTopicOrPartition.Code
 			case topic.Internal && rc.hdr.ClientID != adminClientID:
@@ -66,6 +67,9 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 			}
 			if code != 0 {
 				out.ErrorCode, failed = code, true
+				if code == kerr.UnsupportedVersion.Code && req.Version >= 8 {
+					out.ErrorMessage = kmsg.StringPtr(msgTransactionsUnsupported)
+				}
 				continue
 			}
 			p, code := h.localLeader(topic.Name, rp.Partition)
@@ -77,29 +81,31 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 		}
 	}
 
-	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
+	timeout := capMillis(req.TimeoutMillis, h.Config.ProduceTimeoutMaxMs)
 	run := func(j job) {
 		res, err := j.p.Produce(j.data, acks, timeout)
-		if err != nil {
-			j.out.ErrorCode = errorCode(err)
-			if j.out.ErrorCode == kerr.UnknownServerError.Code {
-				h.Logger.Error("produce failed", "topic", j.p.TopicPartition().Topic, "partition", j.p.TopicPartition().Partition, "err", err)
-			}
-			if req.Version >= 8 {
-				j.out.ErrorMessage = errorMessage(err)
-			}
-			return
-		}
-		j.out.BaseOffset, j.out.LogAppendTime, j.out.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+		h.answerProduce(j.p, j.out, req.Version, res, err)
 	}
-	// Partitions are written in parallel so their fsyncs overlap.
+	// Partitions are written in parallel so their fsyncs overlap. A panic
+	// in one of those goroutines (a decoder bug, say) must not kill the
+	// process: it becomes that partition's error.
 	if len(jobs) == 1 {
 		run(jobs[0])
 	} else {
 		var wg sync.WaitGroup
 		for _, j := range jobs {
 			wg.Add(1)
-			go func() { defer wg.Done(); run(j) }()
+			go func() {
+				defer wg.Done()
+				var err error
+				defer func() {
+					if err != nil {
+						h.answerProduce(j.p, j.out, req.Version, partition.ProduceResult{}, err)
+					}
+				}()
+				defer rc.conn.Recover("Produce", &err)
+				run(j)
+			}()
 		}
 		wg.Wait()
 	}
@@ -117,6 +123,25 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 		addLeaderHints(h.image(), resp)
 	}
 	return resp
+}
+
+// msgTransactionsUnsupported explains UNSUPPORTED_VERSION for a
+// transactional produce.
+const msgTransactionsUnsupported = "transactions are not supported by this broker yet"
+
+// answerProduce fills one partition's answer from its Produce result.
+func (h *Handlers) answerProduce(p *partition.Partition, out *kmsg.ProduceResponseTopicPartition, version int16, res partition.ProduceResult, err error) {
+	if err != nil {
+		out.ErrorCode = errorCode(err)
+		if out.ErrorCode == kerr.UnknownServerError.Code {
+			h.Logger.Error("produce failed", "topic", p.TopicPartition().Topic, "partition", p.TopicPartition().Partition, "err", err)
+		}
+		if version >= 8 {
+			out.ErrorMessage = errorMessage(err)
+		}
+		return
+	}
+	out.BaseOffset, out.LogAppendTime, out.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 }
 
 // addLeaderHints fills, for every partition answered NOT_LEADER_OR_FOLLOWER,

@@ -139,11 +139,8 @@ func handleFetch(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.Fet
 		}
 	}
 
-	maxBytes := int(req.MaxBytes)
-	if maxBytes <= 0 {
-		maxBytes = 52428800
-	}
-	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	maxBytes, wait := h.fetchLimits(req, replica >= 0)
+	deadline := time.Now().Add(wait)
 	resp.bufs = make([]*[]byte, len(parts))
 	var wake chan struct{}
 	for {
@@ -182,6 +179,30 @@ func handleFetch(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.Fet
 	}
 }
 
+// fetchLimits are the response size and the longest wait a fetch gets: what
+// it asks, capped by the broker (fetch.max.bytes and fetch.wait.max.ms for
+// consumers, replica.fetch.response.max.bytes and replica.fetch.wait.max.ms
+// for followers), so no request can make one read the size of a segment
+// or park a connection for days. A cap only shortens the answer; the
+// client asks again.
+func (h *Handlers) fetchLimits(req *kmsg.FetchRequest, replica bool) (int, time.Duration) {
+	maxBytes, maxWait := h.Config.FetchMaxBytes, h.Config.FetchWaitMaxMs
+	if replica {
+		maxBytes, maxWait = h.Config.ReplicaFetchResponseMaxBytes, h.Config.ReplicaFetchWaitMaxMs
+	}
+	n := req.MaxBytes
+	if n <= 0 || n > maxBytes {
+		n = maxBytes
+	}
+	return int(n), capMillis(req.MaxWaitMillis, maxWait)
+}
+
+// capMillis is a client's timeout in milliseconds, negative read as 0,
+// capped at limit.
+func capMillis(asked, limit int32) time.Duration {
+	return time.Duration(min(max(asked, 0), limit)) * time.Millisecond
+}
+
 // replicaFetchTarget resolves a follower's fetch of one partition: the local
 // replica, which must lead in the follower's epoch. When the follower's last
 // fetched epoch shows its log diverged (v12+), the answer is the diverging
@@ -214,9 +235,13 @@ func (h *Handlers) replicaFetchTarget(topic string, rp *kmsg.FetchRequestTopicPa
 // records the follower's progress.
 func (h *Handlers) readPartitions(replica int32, parts []fetchPart, bufs []*[]byte, maxBytes int) (int, bool) {
 	total, errored := 0, false
+	partMax := maxBytes
+	if replica >= 0 {
+		partMax = int(h.Config.ReplicaFetchMaxBytes)
+	}
 	for i, fp := range parts {
 		out, in := fp.out, fp.in
-		limit := min(int(in.PartitionMaxBytes), maxBytes-total)
+		limit := min(int(in.PartitionMaxBytes), maxBytes-total, partMax)
 		if limit < 0 {
 			limit = 0
 		}

@@ -55,7 +55,7 @@ var errorTable = []struct {
 	{partition.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
-	{partition.ErrTransactionsUnsupported, kerr.TransactionalIDAuthorizationFailed},
+	{partition.ErrTransactionsUnsupported, kerr.UnsupportedVersion},
 	{controller.ErrTopicExists, kerr.TopicAlreadyExists},
 	{controller.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{controller.ErrUnknownTopicID, kerr.UnknownTopicID},

@@ -18,6 +18,9 @@ var (
 	ErrMalformedRequest = errors.New("malformed request")
 	// ErrFrameTooLarge means a frame exceeded socket.request.max.bytes.
 	ErrFrameTooLarge = errors.New("request frame too large")
+	// ErrHandlerPanic reports a panic in a goroutine a handler started
+	// (see ConnInfo.Recover): a bug, answered as UNKNOWN_SERVER_ERROR.
+	ErrHandlerPanic = errors.New("request handler panicked")
 )
 
 // RequestHeader is the decoded header of a request frame.

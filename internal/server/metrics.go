@@ -17,6 +17,9 @@ type Metrics struct {
 	connections prometheus.Gauge
 	malformed   prometheus.Counter
 	panics      prometheus.Counter
+	budgetInUse prometheus.Gauge
+	budgetWaits prometheus.Counter
+	timeouts    *prometheus.CounterVec
 }
 
 // NewMetrics registers the listener's collectors with reg.
@@ -36,9 +39,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spool_kafka_malformed_requests_total", Help: "Frames that could not be decoded; each closed its connection."}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "spool_kafka_handler_panics_total", Help: "Requests whose handler panicked (a bug); each closed its connection."}),
+			Name: "spool_kafka_handler_panics_total", Help: "Requests whose handler (or a goroutine it started) panicked: a bug, logged with its stack."}),
+		budgetInUse: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spool_kafka_request_budget_bytes", Help: "Bytes of request frames held now, out of queued.max.request.bytes."}),
+		budgetWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spool_kafka_request_budget_waits_total", Help: "Times a connection stopped reading because queued.max.request.bytes was spent."}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spool_kafka_connection_timeouts_total", Help: "Connections closed by a timeout, by kind: first_request, idle, read (a frame's body), write (a response)."},
+			[]string{"kind"}),
 	}
-	reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.connections, m.malformed, m.panics)
+	reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.connections, m.malformed, m.panics, m.budgetInUse, m.budgetWaits, m.timeouts)
 	return m
 }
 

@@ -10,14 +10,13 @@
 package server
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -53,6 +52,36 @@ type ConnInfo struct {
 	// (Fetch and OffsetForLeaderEpoch with ReplicaID >= 0) are honoured
 	// only when it equals their ReplicaID.
 	PeerNode int32
+
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// Recover is deferred by every goroutine a handler starts. A panic there is
+// a bug, as in the handler itself: it is logged with its stack and counted
+// in spool_kafka_handler_panics_total, and *err reports it to the handler,
+// which answers with an error; the broker keeps running.
+func (ci *ConnInfo) Recover(api string, err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if ci != nil && ci.log != nil {
+		ci.log.Error("request handling panicked", "api", api, "panic", p, "stack", string(debug.Stack()))
+	}
+	if ci != nil && ci.metrics != nil {
+		ci.metrics.panics.Inc()
+	}
+	*err = fmt.Errorf("%w: %s: %v", ErrHandlerPanic, api, p)
+}
+
+// setWriteDeadline sets c's write deadline d from now; 0 means none.
+func setWriteDeadline(c net.Conn, d time.Duration) {
+	if d > 0 {
+		c.SetWriteDeadline(time.Now().Add(d))
+	} else {
+		c.SetWriteDeadline(time.Time{})
+	}
 }
 
 // peerNoder is implemented by the replication listener's connections,
@@ -77,6 +106,21 @@ type Config struct {
 	MaxConnections int
 	// PipelineDepth is how many decoded requests may wait per connection.
 	PipelineDepth int
+	// QueuedMaxRequestBytes (queued.max.request.bytes) bounds the request
+	// bytes held across all connections (see requestBudget); at least
+	// MaxRequestBytes, so that any accepted frame can be read.
+	QueuedMaxRequestBytes int64
+	// FirstRequestTimeout closes a connection that sends no first request
+	// within it (connections.first.request.timeout.ms), IdleTimeout one
+	// that is silent that long between requests (connections.max.idle.ms),
+	// ReadTimeout one whose frame body takes longer than that to arrive
+	// (socket.request.read.timeout.ms), and WriteTimeout one that does not
+	// take a response off the socket in that time
+	// (socket.response.write.timeout.ms). 0 disables each.
+	FirstRequestTimeout time.Duration
+	IdleTimeout         time.Duration
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
 }
 
 // Server is a Kafka protocol listener.
@@ -95,6 +139,7 @@ type Server struct {
 	responseBufs sync.Pool
 	// frames recycles Produce request frames (see framePool).
 	frames framePool
+	budget *requestBudget
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -111,9 +156,11 @@ func New(cfg Config, handler Handler, logger *slog.Logger, metrics *Metrics) *Se
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
 	}
+	cfg.QueuedMaxRequestBytes = max(cfg.QueuedMaxRequestBytes, int64(cfg.MaxRequestBytes))
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, handler: handler, log: logger, metrics: metrics,
-		ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}
+		budget: newRequestBudget(cfg.QueuedMaxRequestBytes, metrics),
+		ctx:    ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
@@ -150,7 +197,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.untrack(c)
 			s.serveConn(c)
 		}()
 	}
@@ -200,6 +246,7 @@ type request struct {
 	received time.Time
 	size     int
 	frame    []byte // the bytes req was decoded from; req may alias them
+	held     int64  // request budget held for frame until it is handled
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -208,117 +255,67 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c)}
+	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), log: s.log, metrics: s.metrics}
 	queue := make(chan request, s.cfg.PipelineDepth)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.work(ctx, c, info, queue)
+		s.work(ctx, cancel, c, info, queue)
 	}()
-	err := s.read(c, queue)
+	err := s.read(ctx, c, queue)
+	// The peer hung up (or its stream can no longer be trusted): end
+	// whatever is parked on its behalf, a long-poll fetch above all, now
+	// rather than when its wait runs out, and give its slot back at once.
+	cancel()
 	close(queue)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	s.untrack(c)
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrConnectionTimeout):
+		s.log.Debug("closing client connection", "remote", c.RemoteAddr(), "err", err)
+	default:
 		s.log.Warn("closing client connection", "remote", c.RemoteAddr(), "err", err)
 	}
 	<-done
 }
 
-// read decodes frames into queue until the connection ends or a frame is bad.
-func (s *Server) read(c net.Conn, queue chan<- request) error {
-	br := bufio.NewReaderSize(c, 64<<10)
-	var sizeBuf [4]byte
-	for {
-		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
-			return err
-		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 0 || size > s.cfg.MaxRequestBytes {
-			s.metrics.malformed.Inc()
-			return fmt.Errorf("%w: %d bytes (socket.request.max.bytes is %d)", ErrFrameTooLarge, size, s.cfg.MaxRequestBytes)
-		}
-		frame := s.frames.get(int(size))
-		if _, err := io.ReadFull(br, frame); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("%w: connection closed inside a %d-byte frame", ErrMalformedRequest, size)
-			}
-			return err
-		}
-		received := time.Now()
-		s.metrics.bytesIn.Add(float64(size + 4))
-		r, err := s.decode(frame)
-		if err != nil {
-			s.metrics.malformed.Inc()
-			return err
-		}
-		r.received, r.size, r.frame = received, int(size)+4, frame
-		queue <- r
-	}
-}
-
-// decode parses one frame. It recovers from decoder panics so that no input,
-// however hostile, can take the broker down.
-func (s *Server) decode(frame []byte) (r request, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: decoder panic: %v", ErrMalformedRequest, p)
-		}
-	}()
-	hdr, body, err := parseHeader(frame)
-	if err != nil {
-		return r, err
-	}
-	r.hdr = hdr
-	if !s.handler.Supports(hdr.APIKey, hdr.APIVersion) {
-		if hdr.APIKey == apiVersionsKey {
-			// KIP-511: answer with v0 and the versions we do speak so
-			// the client can downgrade; the body is not parsed.
-			req := kmsg.NewPtrApiVersionsRequest()
-			req.SetVersion(0)
-			r.req = req
-			return r, nil
-		}
-		return r, fmt.Errorf("%w: unsupported api key %d (%s) version %d", ErrMalformedRequest,
-			hdr.APIKey, kmsg.NameForKey(hdr.APIKey), hdr.APIVersion)
-	}
-	req := kmsg.RequestForKey(hdr.APIKey)
-	req.SetVersion(hdr.APIVersion)
-	if req.IsFlexible() {
-		if body, err = skipTags(body); err != nil {
-			return r, err
-		}
-	}
-	if err := req.ReadFrom(body); err != nil {
-		return r, fmt.Errorf("%w: %s v%d: %w", ErrMalformedRequest, kmsg.NameForKey(hdr.APIKey), hdr.APIVersion, err)
-	}
-	r.req = req
-	return r, nil
-}
-
 // work handles queued requests in order and writes their responses,
 // flushing whenever no further request is waiting.
-func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-chan request) {
+func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn, info *ConnInfo, queue <-chan request) {
 	w := newResponseWriter(c, &s.responseBufs, s.log)
 	defer w.close()
 	failed := false
+	fail := func() {
+		failed = true
+		cancel() // a reader waiting for request budget gives up too
+		c.Close()
+	}
 	for r := range queue {
 		if failed {
+			s.budget.release(r.held)
 			continue // drain so the reader is never blocked
 		}
-		handled, err := s.serveOne(ctx, info, &r, w)
+		handled, err := s.serveOne(ctx, c, info, &r, w)
 		if handled && recyclesFrame(r.hdr.APIKey) {
 			// The response is written and the handler has returned:
 			// nothing refers to the request's bytes any more.
 			s.frames.put(r.frame)
 		}
+		s.budget.release(r.held)
 		if !handled || err != nil {
-			failed = true
-			c.Close()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.metrics.timeouts.WithLabelValues("write").Inc()
+			}
+			fail()
 			continue
 		}
 		if len(queue) == 0 {
+			setWriteDeadline(c, s.cfg.WriteTimeout)
 			if err := w.flush(); err != nil {
-				failed = true
-				c.Close()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					s.metrics.timeouts.WithLabelValues("write").Inc()
+				}
+				fail()
 				continue
 			}
 		}
@@ -333,7 +330,7 @@ func (s *Server) work(ctx context.Context, c net.Conn, info *ConnInfo, queue <-c
 // or the encoder is a bug: it is logged and counted, and handled=false
 // closes the connection, but the broker keeps running. A write error closes
 // the connection too.
-func (s *Server) serveOne(ctx context.Context, info *ConnInfo, r *request, w *responseWriter) (handled bool, err error) {
+func (s *Server) serveOne(ctx context.Context, c net.Conn, info *ConnInfo, r *request, w *responseWriter) (handled bool, err error) {
 	var resp kmsg.Response
 	defer func() {
 		if p := recover(); p != nil {
@@ -350,6 +347,7 @@ func (s *Server) serveOne(ctx context.Context, info *ConnInfo, r *request, w *re
 	if resp == nil {
 		return true, nil
 	}
+	setWriteDeadline(c, s.cfg.WriteTimeout)
 	n, err := w.write(r.hdr.CorrelationID, resp)
 	s.metrics.bytesOut.Add(float64(n))
 	return true, err
