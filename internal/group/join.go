@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"runtime/debug"
 	"time"
 )
 
@@ -447,6 +448,12 @@ func (s *shard) persistAsync(g *group) {
 	s.c.wg.Add(1)
 	go func() {
 		defer s.c.wg.Done()
+		// Started by a request: a bug here must not end the process.
+		defer func() {
+			if p := recover(); p != nil {
+				s.c.log.Error("persisting a group panicked", "group", g.id, "panic", p, "stack", string(debug.Stack()))
+			}
+		}()
 		g.writeMu.Lock()
 		defer g.writeMu.Unlock()
 		s.mu.Lock()

@@ -11,7 +11,9 @@ package handlers
 // A group's coordinator is the leader of the __consumer_offsets partition
 // the group id hashes to. The first lookup creates that topic, as Kafka
 // does, but waits for it, so the client gets an answer instead of a retry.
-// Transaction coordinators do not exist yet: COORDINATOR_NOT_AVAILABLE.
+// Transaction coordinators do not exist yet: UNSUPPORTED_VERSION, which
+// clients treat as final, where COORDINATOR_NOT_AVAILABLE would make a
+// transactional producer retry for its whole timeout.
 
 import (
 	"context"
@@ -63,7 +65,7 @@ func (h *Handlers) findCoordinator(ctx context.Context, keyType int8, key string
 	switch keyType {
 	case coordinatorGroup:
 	case coordinatorTransaction:
-		return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "transactions are not supported yet")
+		return controller.Broker{}, newRequestError(kerr.UnsupportedVersion, "transactions are not supported by this broker yet")
 	default:
 		return controller.Broker{}, newRequestError(kerr.InvalidRequest, "unsupported coordinator key type %d", keyType)
 	}

@@ -9,9 +9,10 @@ package handlers
 // transactional producers only.
 //
 // Only idempotent (non-transactional) producers are served: a
-// transactional id is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-// which clients treat as fatal for the transactional producer, until the
-// transaction coordinator exists. Producer ids come from blocks the
+// transactional id is refused with UNSUPPORTED_VERSION, Kafka's answer for
+// a feature the broker lacks (clients treat it as fatal for the
+// transactional producer), until the transaction coordinator exists. It is
+// not an authorization error, which would send operators to their ACLs. Producer ids come from blocks the
 // controller hands out, so ids are unique across brokers and restarts; a
 // broker only asks for a new block when its current one is used up.
 
@@ -71,7 +72,7 @@ func handleInitProducerID(h *Handlers, ctx context.Context, _ *reqContext, req *
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	case req.TransactionalID != nil:
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		return resp
 	case (req.ProducerID < 0) != (req.ProducerEpoch < 0):
 		// KIP-360: either both the current id and epoch or neither.

@@ -9,6 +9,7 @@ import (
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/group"
 	"github.com/spool-mq/spool/internal/partition"
+	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage"
 )
 
@@ -41,6 +42,12 @@ var errorTable = []struct {
 	{storage.ErrDiskFull, kerr.KafkaStorageError},
 	{storage.ErrLogFailed, kerr.KafkaStorageError},
 	{storage.ErrClosed, kerr.NotLeaderForPartition},
+	{storage.ErrCorruptSegment, kerr.KafkaStorageError},
+	{storage.ErrInvalidBatch, kerr.CorruptMessage},
+	// Only a follower copying its leader's batches can meet it; the
+	// replica is out of step, so a client is sent to refresh metadata.
+	{storage.ErrInvalidOffset, kerr.NotLeaderForPartition},
+	{storage.ErrInvalidName, kerr.InvalidTopicException},
 	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
 	{partition.ErrNotFollower, kerr.NotLeaderForPartition},
 	{partition.ErrNotReplica, kerr.NotLeaderForPartition},
@@ -56,6 +63,12 @@ var errorTable = []struct {
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{partition.ErrTransactionsUnsupported, kerr.UnsupportedVersion},
+	// Record errors reach here unwrapped only from paths that parse
+	// stored or replicated batches; produce wraps them in partition's.
+	{record.ErrCorrupt, kerr.CorruptMessage},
+	{record.ErrTruncated, kerr.CorruptMessage},
+	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{record.ErrInvalid, kerr.InvalidRecord},
 	{controller.ErrTopicExists, kerr.TopicAlreadyExists},
 	{controller.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{controller.ErrUnknownTopicID, kerr.UnknownTopicID},

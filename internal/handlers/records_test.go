@@ -221,7 +221,7 @@ func TestInitProducerID(t *testing.T) {
 		seen[r.ProducerID] = true
 	}
 
-	wantCode(t, "transactional", init(5, ptr("tx"), -1, -1).ErrorCode, kerr.TransactionalIDAuthorizationFailed)
+	wantCode(t, "transactional", init(5, ptr("tx"), -1, -1).ErrorCode, kerr.UnsupportedVersion)
 	wantCode(t, "empty transactional id", init(5, ptr(""), -1, -1).ErrorCode, kerr.InvalidRequest)
 	wantCode(t, "id without epoch", init(5, nil, first.ProducerID, -1).ErrorCode, kerr.InvalidRequest)
 
