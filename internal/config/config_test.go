@@ -82,6 +82,7 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"socket.request.read.timeout.ms":       {[]string{"0", "60000"}, []string{"-1", "1m"}},
 	"socket.response.write.timeout.ms":     {[]string{"0", "60000"}, []string{"-1", "1m"}},
 	"fetch.max.bytes":                      {[]string{"1024", "57671680"}, []string{"1023", "55MB"}},
+	"fetch.memory.max.bytes":               {[]string{"1048576", "1073741824"}, []string{"1048575", "1GB"}},
 	"fetch.wait.max.ms":                    {[]string{"0", "30000"}, []string{"-1", "30s"}},
 	"produce.timeout.max.ms":               {[]string{"1", "120000"}, []string{"0", "2m"}},
 }

@@ -26,6 +26,10 @@ type Limits struct {
 	// FetchMaxBytes (fetch.max.bytes) caps a consumer Fetch response,
 	// whatever MaxBytes the request asks (Kafka's broker setting).
 	FetchMaxBytes int32
+	// FetchMemoryMaxBytes (fetch.memory.max.bytes) is the most record
+	// bytes consumer Fetch responses hold at once over all connections;
+	// past it, fetches answer empty at the end of their wait.
+	FetchMemoryMaxBytes int64
 	// FetchWaitMaxMs (fetch.wait.max.ms) caps how long a Fetch may wait
 	// for data (its MaxWaitMillis); clients use 500 ms by default.
 	FetchWaitMaxMs int32
@@ -43,6 +47,7 @@ func DefaultLimits() Limits {
 		RequestReadTimeoutMs:   60000,
 		ResponseWriteTimeoutMs: 60000,
 		FetchMaxBytes:          55 << 20,
+		FetchMemoryMaxBytes:    1 << 30,
 		FetchWaitMaxMs:         30000,
 		ProduceTimeoutMaxMs:    120000,
 	}
@@ -80,6 +85,8 @@ func limitKeys() []brokerKey {
 			l(func(x *Limits) *int64 { return &x.ResponseWriteTimeoutMs }), 0),
 		int32Key("fetch.max.bytes", "Most bytes in one consumer Fetch response, whatever the request asks.",
 			l32(func(x *Limits) *int32 { return &x.FetchMaxBytes }), 1024),
+		int64Key("fetch.memory.max.bytes", "Most record bytes consumer Fetch responses hold at once over all connections; past it, fetches answer empty at the end of their wait.",
+			l(func(x *Limits) *int64 { return &x.FetchMemoryMaxBytes }), 1<<20),
 		int32Key("fetch.wait.max.ms", "Longest a consumer Fetch may wait for data, whatever its MaxWaitMillis.",
 			l32(func(x *Limits) *int32 { return &x.FetchWaitMaxMs }), 0),
 		int32Key("produce.timeout.max.ms", "Longest an acks=all Produce waits for in-sync replicas, whatever its timeout.",

@@ -8,10 +8,13 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,10 +172,9 @@ func TestAbuseFetchLimits(t *testing.T) {
 	topic := topicName(t, "big")
 	createTopic(t, ctx, newAdmin(t, p.kafkaAddr), topic, 1, nil)
 	cl := newClient(t, p.kafkaAddr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(64<<10))
-	value := make([]byte, 8<<10)
 	var recs []*kgo.Record
 	for range 1024 { // 8 MiB in batches of at most 64 KiB
-		recs = append(recs, &kgo.Record{Value: value})
+		recs = append(recs, &kgo.Record{Value: randomBytes(8 << 10)})
 	}
 	produceSync(t, ctx, cl, recs...)
 
@@ -206,10 +208,9 @@ func TestAbuseUnreadResponses(t *testing.T) {
 	topic := topicName(t, "big")
 	createTopic(t, ctx, newAdmin(t, p.kafkaAddr), topic, 1, nil)
 	cl := newClient(t, p.kafkaAddr, kgo.DefaultProduceTopic(topic))
-	value := make([]byte, 64<<10)
 	var recs []*kgo.Record
-	for range 128 { // 8 MiB
-		recs = append(recs, &kgo.Record{Value: value})
+	for range 128 { // 8 MiB that no codec can shrink
+		recs = append(recs, &kgo.Record{Value: randomBytes(64 << 10)})
 	}
 	produceSync(t, ctx, cl, recs...)
 
@@ -244,4 +245,67 @@ func checkWellBehaved(t *testing.T, ctx context.Context, addr string) {
 	if len(got) != len(recs) {
 		t.Fatalf("well-behaved client read %d of %d records", len(got), len(recs))
 	}
+}
+
+// TestAbuseFetchMemory: many consumers fetching large responses and not
+// reading them make the broker hold at most fetch.memory.max.bytes of
+// records, not connections x fetch.max.bytes; once they go, everyone is
+// served again.
+func TestAbuseFetchMemory(t *testing.T) {
+	const hogs = 60
+	p := startProcess(t, t.TempDir(), "--set", "fetch.memory.max.bytes=8388608", "--set", "fetch.max.bytes=8388608")
+	ctx := testContext(t)
+	topic := topicName(t, "big")
+	createTopic(t, ctx, newAdmin(t, p.kafkaAddr), topic, 1, nil)
+	cl := newClient(t, p.kafkaAddr, kgo.DefaultProduceTopic(topic))
+	var recs []*kgo.Record
+	for range 128 { // 8 MiB that no codec can shrink
+		recs = append(recs, &kgo.Record{Value: randomBytes(64 << 10)})
+	}
+	produceSync(t, ctx, cl, recs...)
+	heapBase := scrapeMetric(t, p.httpAddr, "go_memstats_heap_inuse_bytes", nil)
+
+	req := fetchRequest(topic, 0, 0)
+	req.Topics[0].Partitions[0].PartitionMaxBytes = 8 << 20
+	var conns []*rawConn
+	for range hogs {
+		c := dialSmallWindow(t, p.kafkaAddr)
+		for range 4 {
+			c.send(req)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(time.Second) // let every connection's first fetch be served
+	if grown := scrapeMetric(t, p.httpAddr, "go_memstats_heap_inuse_bytes", nil) - heapBase; grown > 150<<20 {
+		t.Fatalf("heap grew by %.0f MiB for %d connections not reading 8 MiB fetches (fetch.memory.max.bytes is 8 MiB; bound 150 MiB)", grown/(1<<20), hogs)
+	}
+	for _, c := range conns {
+		c.conn.Close()
+	}
+	checkWellBehaved(t, ctx, p.kafkaAddr)
+}
+
+// dialSmallWindow connects with a 4 KiB receive buffer, set before the
+// handshake so the window stays small: the kernel cannot absorb large
+// responses, and the broker's writes to it block with their buffers held.
+func dialSmallWindow(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10) })
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, conn: c}
+}
+
+// randomBytes is n bytes that compress to no less than n.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }

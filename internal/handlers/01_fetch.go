@@ -41,6 +41,10 @@ type fetchResponse struct {
 	*kmsg.FetchResponse
 	bufs []*[]byte
 	pool *sync.Pool
+	// memory is the fetch memory budget and held what this response
+	// keeps of it until Release.
+	memory *fetchMemory
+	held   int64
 }
 
 var _ server.VectoredResponse = (*fetchResponse)(nil)
@@ -66,6 +70,18 @@ func (r *fetchResponse) Release() {
 		}
 	}
 	r.bufs = nil
+	if r.memory != nil {
+		r.memory.release(r.held)
+		r.held = 0
+	}
+}
+
+// keep gives back the fetch memory reserved beyond the n bytes read.
+func (r *fetchResponse) keep(n int64) {
+	if r.memory != nil && r.held > n {
+		r.memory.release(r.held - n)
+		r.held = n
+	}
 }
 
 // fetchPart is one partition a fetch reads.
@@ -141,17 +157,24 @@ func handleFetch(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.Fet
 
 	maxBytes, wait := h.fetchLimits(req, replica >= 0)
 	deadline := time.Now().Add(wait)
+	if replica < 0 && len(parts) > 0 {
+		resp.memory = h.fetchMemory
+		resp.held = resp.memory.reserve(int64(maxBytes))
+		if resp.held == 0 {
+			waitOut(ctx, wait)
+			return resp
+		}
+		maxBytes = int(resp.held)
+	}
 	resp.bufs = make([]*[]byte, len(parts))
 	var wake chan struct{}
 	for {
 		total, errored := h.readPartitions(replica, parts, resp.bufs, maxBytes)
-		if errored || total >= int(req.MinBytes) || len(parts) == 0 {
+		if errored || total >= int(req.MinBytes) || len(parts) == 0 || time.Until(deadline) <= 0 {
+			resp.keep(int64(total))
 			return resp
 		}
 		remaining := time.Until(deadline)
-		if remaining <= 0 {
-			return resp
-		}
 		if wake == nil {
 			// Register before re-reading so an append between the read
 			// and the wait is not missed. Followers wait for appends
@@ -174,6 +197,7 @@ func handleFetch(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.Fet
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
+			resp.keep(0) // the client is gone: nothing will be written
 			return resp
 		}
 	}

@@ -44,7 +44,7 @@ func TestFindCoordinatorVersions(t *testing.T) {
 	}
 	req.CoordinatorType = 1
 	resp = tb.send(nil, req).(*kmsg.FindCoordinatorResponse)
-	wantCode(t, "transaction coordinator", resp.Coordinators[0].ErrorCode, kerr.CoordinatorNotAvailable)
+	wantCode(t, "transaction coordinator", resp.Coordinators[0].ErrorCode, kerr.UnsupportedVersion)
 	req.CoordinatorType = 7
 	resp = tb.send(nil, req).(*kmsg.FindCoordinatorResponse)
 	wantCode(t, "unknown key type", resp.Coordinators[0].ErrorCode, kerr.InvalidRequest)

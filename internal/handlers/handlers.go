@@ -49,6 +49,7 @@ type Handlers struct {
 	fetchBufs   sync.Pool
 	apis        map[int16]api
 	producerIDs producerIDAllocator // InitProducerId's current id block
+	fetchMemory *fetchMemory        // consumer fetch record bytes held at once
 }
 
 // api is one implemented Kafka API.
@@ -68,6 +69,11 @@ type reqContext struct {
 // New builds the handler table.
 func New(d Deps) *Handlers {
 	h := &Handlers{Deps: d, apis: make(map[int16]api)}
+	limits := config.DefaultLimits()
+	if d.Config != nil {
+		limits = d.Config.Limits
+	}
+	h.fetchMemory = newFetchMemory(limits.FetchMemoryMaxBytes)
 	for _, a := range implementedAPIs() {
 		h.apis[a.key] = a
 	}
