@@ -55,7 +55,7 @@ func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	opts = opts.withDefaults()
 	m = &Manager{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, logs: make(map[TopicPartition]*Log),
 		cleaner: newCleaner(opts)}
-	m.commit = newCommitter(opts.FS, !opts.PerFileSync)
+	m.commit = newCommitter(opts.FS, !opts.PerFileSync, m.Logs)
 	if err := m.createDataDir(); err != nil {
 		return nil, err
 	}
