@@ -65,6 +65,11 @@ type Log struct {
 	truncations atomic.Uint64
 	// dirDirty says directory entries changed since the last flush.
 	dirDirty atomic.Bool
+	// hwm is the partition's high watermark as last reported
+	// (SetHighWatermark), for the checkpoint; -1 if never. hwmAtOpen is
+	// the checkpointed value the log was opened with (see hwm.go).
+	hwm       atomic.Int64
+	hwmAtOpen int64
 	// failure is set once the log cannot take appends.
 	failure atomic.Pointer[error]
 

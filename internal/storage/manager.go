@@ -43,6 +43,7 @@ type Manager struct {
 	closed  bool
 
 	ckptMu sync.Mutex     // one checkpoint write at a time
+	hwmMu  sync.Mutex     // one high watermark checkpoint write at a time
 	bg     sync.WaitGroup // background directory removals
 
 	cleaner *cleaner // the log cleaner shared by every log (clean.go)
@@ -98,6 +99,7 @@ func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	if err := m.openAll(jobs); err != nil {
 		return nil, err
 	}
+	m.loadHighWatermarks()
 	if clean {
 		// From here on the logs change; until the next clean Close they
 		// must not be trusted without recovery.
@@ -422,6 +424,9 @@ func (m *Manager) Close() error {
 	}
 	wg.Wait()
 	if err := m.Checkpoint(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.CheckpointHighWatermarks(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {

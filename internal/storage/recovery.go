@@ -35,7 +35,8 @@ type openParams struct {
 // are not read.
 func openLog(fsys vfs.FS, logger *slog.Logger, now func() time.Time, p openParams) (l *Log, err error) {
 	l = &Log{dir: p.dir, tp: p.tp, fs: fsys, now: now,
-		logger: logger.With("topic", p.tp.Topic, "partition", p.tp.Partition)}
+		logger: logger.With("topic", p.tp.Topic, "partition", p.tp.Partition), hwmAtOpen: -1}
+	l.hwm.Store(-1)
 	l.SetConfig(p.cfg)
 	defer func() {
 		if err != nil {

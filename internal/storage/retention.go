@@ -225,6 +225,7 @@ func (l *Log) truncateTo(offset int64) (bool, error) {
 	if err := l.clampCleanMarks(l.logEnd.Load()); err != nil {
 		return false, err
 	}
+	l.clampHighWatermark()
 	return true, nil
 }
 
