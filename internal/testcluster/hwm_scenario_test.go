@@ -1,0 +1,106 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestScenarioWholeClusterRestartKeepsEnd: a whole RF=3 cluster under an
+// acks=all load is stopped (every broker, SIGTERM) and started again. The
+// first end offsets the restarted cluster lists, and the position a new
+// consumer group with auto.offset.reset=latest starts at, must be the end
+// from before the stop (at least every acknowledged offset + 1), not the
+// log start: the high watermark checkpoint restores it.
+func TestScenarioWholeClusterRestartKeepsEnd(t *testing.T) {
+	const partitions = 3
+	c := Start(t, Options{Brokers: 3, Set: map[string]string{
+		// The last broker to stop has no quorum to move leadership with.
+		"controlled.shutdown.timeout.ms": "2000",
+	}})
+	c.WaitHealthy(t, healthyTimeout)
+	topic := topicName(t, "restart")
+	createTopic(t, c, topicSpec{Name: topic, Partitions: partitions, RF: 3,
+		Configs: map[string]string{"min.insync.replicas": "2"}})
+	c.WaitHealthy(t, healthyTimeout)
+	w := c.StartWorkload(t, WorkloadOptions{Topic: topic})
+	w.WaitAcked(t, 300, 30*time.Second)
+	w.Stop()
+	need := make(map[int32]int64)
+	for _, pos := range w.snapshot() {
+		need[pos.partition] = max(need[pos.partition], pos.offset+1)
+	}
+	if len(need) != partitions {
+		t.Fatalf("acknowledged records on %d partitions, want %d: %v", len(need), partitions, need)
+	}
+	t.Logf("acknowledged ends before the stop: %v", need)
+
+	for _, id := range c.IDs() {
+		c.Stop(id)
+	}
+	restarted := time.Now()
+	c.RestartAll(c.IDs()...)
+
+	// The first complete listing (every partition has a leader again)
+	// must already show the old end: no waiting for it to grow.
+	var ends kadm.ListedOffsets
+	c.WaitFor(t, failoverTimeout, "end offsets of every partition", func(ctx context.Context) (bool, string) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...))
+		if err != nil {
+			return false, err.Error()
+		}
+		defer cl.Close()
+		ends, err = kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(ends[topic]) == partitions, fmt.Sprintf("%d partitions listed", len(ends[topic]))
+	})
+	t.Logf("first end offsets %v after %v", ends[topic], time.Since(restarted).Round(time.Millisecond))
+	for p, n := range need {
+		if o, _ := ends.Lookup(topic, p); o.Offset < n {
+			t.Errorf("partition %d: ListOffsets(latest) right after the restart = %d; acknowledged up to %d", p, o.Offset, n-1)
+		}
+	}
+
+	// A new group at "latest" starts at the old end: the first record
+	// it reads on each partition is one produced after the restart.
+	ctx := testContext(t, 60*time.Second)
+	consumer := c.Client(t, kgo.ConsumerGroup(topicName(t, "latest")), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	producer := c.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	first := make(map[int32]int64)
+	for round := 0; len(first) < partitions; round++ {
+		if ctx.Err() != nil {
+			t.Fatalf("the new group read only %v", first)
+		}
+		var recs []*kgo.Record
+		for p := range int32(partitions) {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "after-%d", round)})
+		}
+		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("producing after the restart: %v", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := consumer.PollFetches(pctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			if _, seen := first[r.Partition]; !seen {
+				first[r.Partition] = r.Offset
+				if r.Offset < need[r.Partition] {
+					t.Errorf("partition %d: a new group at latest started at %d (%q); the end before the restart was %d",
+						r.Partition, r.Offset, r.Value, need[r.Partition])
+				}
+			}
+		})
+	}
+	t.Logf("new group at latest started at %v", first)
+	w.Verify(t)
+}
