@@ -11,16 +11,37 @@ import (
 )
 
 // TestScenarioWholeClusterRestartKeepsEnd: a whole RF=3 cluster under an
-// acks=all load is stopped (every broker, SIGTERM) and started again. The
-// first end offsets the restarted cluster lists, and the position a new
-// consumer group with auto.offset.reset=latest starts at, must be the end
-// from before the stop (at least every acknowledged offset + 1), not the
-// log start: the high watermark checkpoint restores it.
+// acks=all load is stopped (every broker, SIGTERM: the high watermarks are
+// checkpointed at shutdown) and started again. The first end offsets the
+// restarted cluster lists, and the position a new consumer group with
+// auto.offset.reset=latest starts at, must be the end from before the stop
+// (at least every acknowledged offset + 1), not the log start.
 func TestScenarioWholeClusterRestartKeepsEnd(t *testing.T) {
+	wholeClusterRestart(t, func(c *Cluster) {
+		for _, id := range c.IDs() {
+			c.Stop(id)
+		}
+	})
+}
+
+// TestScenarioWholeClusterCrashKeepsEnd is the same with every broker
+// killed (kill -9): the periodic checkpoint taken after the last
+// acknowledgement restores the end.
+func TestScenarioWholeClusterCrashKeepsEnd(t *testing.T) {
+	wholeClusterRestart(t, func(c *Cluster) {
+		time.Sleep(time.Second) // several checkpoint intervals after the last ack
+		for _, id := range c.IDs() {
+			c.Kill(id)
+		}
+	})
+}
+
+func wholeClusterRestart(t *testing.T, stop func(c *Cluster)) {
 	const partitions = 3
 	c := Start(t, Options{Brokers: 3, Set: map[string]string{
 		// The last broker to stop has no quorum to move leadership with.
-		"controlled.shutdown.timeout.ms": "2000",
+		"controlled.shutdown.timeout.ms":                "2000",
+		"replica.high.watermark.checkpoint.interval.ms": "200",
 	}})
 	c.WaitHealthy(t, healthyTimeout)
 	topic := topicName(t, "restart")
@@ -39,9 +60,7 @@ func TestScenarioWholeClusterRestartKeepsEnd(t *testing.T) {
 	}
 	t.Logf("acknowledged ends before the stop: %v", need)
 
-	for _, id := range c.IDs() {
-		c.Stop(id)
-	}
+	stop(c)
 	restarted := time.Now()
 	c.RestartAll(c.IDs()...)
 
