@@ -208,6 +208,7 @@ func LogConfig(c config.TopicConfig) storage.LogConfig {
 		RetentionMs:        c.RetentionMs,
 		RetentionBytes:     c.RetentionBytes,
 		IndexIntervalBytes: c.IndexIntervalBytes,
+		SegmentIndexBytes:  c.SegmentIndexBytes,
 
 		CleanupDelete:          c.CleanupDelete,
 		CleanupCompact:         c.CleanupCompact,

@@ -316,8 +316,8 @@ func (l *Log) parseAppend(data []byte, opts AppendOptions, res *AppendResult) ([
 }
 
 // maybeRoll returns the segment an append of n bytes with offsets
-// first..last goes to, rolling if the active one is full, too old, or
-// cannot address the offsets. Callers hold appendMu.
+// first..last goes to, rolling if the active one or its index is full, too
+// old, or cannot address the offsets. Callers hold appendMu.
 func (l *Log) maybeRoll(n int, first, last int64) (*segment, error) {
 	seg := l.active()
 	size := seg.size.Load()
@@ -330,7 +330,10 @@ func (l *Log) maybeRoll(n int, first, last int64) (*segment, error) {
 		segmentMs = min(segmentMs, cfg.MaxCompactionLagMs)
 	}
 	if size > 0 {
-		roll = roll || size+int64(n) > cfg.SegmentBytes ||
+		seg.mu.RLock()
+		indexFull := seg.idx.full(cfg.SegmentIndexBytes)
+		seg.mu.RUnlock()
+		roll = roll || size+int64(n) > cfg.SegmentBytes || indexFull ||
 			l.now().UnixMilli()-seg.rollBaseMs >= segmentMs
 	}
 	if !roll {
