@@ -209,6 +209,7 @@ func LogConfig(c config.TopicConfig) storage.LogConfig {
 		RetentionBytes:     c.RetentionBytes,
 		IndexIntervalBytes: c.IndexIntervalBytes,
 		SegmentIndexBytes:  c.SegmentIndexBytes,
+		FileDeleteDelayMs:  c.FileDeleteDelayMs,
 
 		CleanupDelete:          c.CleanupDelete,
 		CleanupCompact:         c.CleanupCompact,

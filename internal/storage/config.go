@@ -65,6 +65,7 @@ const (
 	DefaultRetentionBytes     = -1
 	DefaultIndexIntervalBytes = 4096
 	DefaultSegmentIndexBytes  = 10 << 20
+	DefaultFileDeleteDelayMs  = 60000
 
 	DefaultDeleteRetentionMs      = 24 * 60 * 60 * 1000
 	DefaultMinCompactionLagMs     = 0
@@ -106,6 +107,13 @@ type LogConfig struct {
 	// disk. A multi-batch append may add a few entries past the limit
 	// before the roll.
 	SegmentIndexBytes int32
+	// FileDeleteDelayMs (file.delete.delay.ms): a segment removed by
+	// retention or by compaction is first renamed to <file>.deleted and
+	// removed this long after, as in Kafka, so whatever still reads the
+	// files by name (an operator's tool, a backup) finishes; the broker's
+	// own readers hold the open file and are safe either way. 0 removes
+	// at once. Recovery removes leftover .deleted files.
+	FileDeleteDelayMs int64
 
 	// CleanupDelete and CleanupCompact are cleanup.policy. Time and size
 	// retention apply only with CleanupDelete (Kafka: "compact" alone
@@ -142,6 +150,7 @@ func DefaultLogConfig() LogConfig {
 		RetentionBytes:     DefaultRetentionBytes,
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
 		SegmentIndexBytes:  DefaultSegmentIndexBytes,
+		FileDeleteDelayMs:  DefaultFileDeleteDelayMs,
 
 		CleanupDelete:          true,
 		DeleteRetentionMs:      DefaultDeleteRetentionMs,
@@ -167,6 +176,7 @@ func (c LogConfig) normalized() LogConfig {
 	if c.SegmentIndexBytes <= 0 {
 		c.SegmentIndexBytes = DefaultSegmentIndexBytes
 	}
+	c.FileDeleteDelayMs = max(c.FileDeleteDelayMs, 0)
 	if c.RetentionMs < -1 {
 		c.RetentionMs = -1
 	}

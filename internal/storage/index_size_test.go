@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
@@ -37,7 +38,7 @@ func TestSegmentIndexBytesRollsSegments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := de.Name(); (hasSuffix(n, indexSuffix) || hasSuffix(n, timeIndexSuffix)) && info.Size() > 36 {
+		if n := de.Name(); (strings.HasSuffix(n, indexSuffix) || strings.HasSuffix(n, timeIndexSuffix)) && info.Size() > 36 {
 			t.Errorf("%s is %d bytes, segment.index.bytes is 36", n, info.Size())
 		}
 	}
@@ -64,5 +65,3 @@ func TestSegmentIndexBytesDefault(t *testing.T) {
 		t.Fatalf("%d segments; the default segment.index.bytes should not roll", got)
 	}
 }
-
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }

@@ -33,6 +33,9 @@ type Log struct {
 	// checkpoints, making a moved log start (DeleteRecordsBefore) or a
 	// lowered recovery point (TruncateTo) durable.
 	persistOffsets func() error
+	// deleteLater, set by the Manager, removes files (already renamed to
+	// .deleted) at a later time; see discardFiles.
+	deleteLater func(paths []string, at time.Time)
 
 	appendMu sync.Mutex  // one appender or administrative change at a time
 	batches  []batchInfo // scratch for Append, guarded by appendMu

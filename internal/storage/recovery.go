@@ -127,7 +127,7 @@ func (l *Log) listSegments() ([]int64, error) {
 		if e.IsDir() {
 			continue
 		}
-		if strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, ".deleted") || strings.HasSuffix(name, ".cleaned") {
+		if strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, ".cleaned") {
 			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("removing leftover file: %w", err)
 			}
