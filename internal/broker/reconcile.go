@@ -105,13 +105,20 @@ func (b *Broker) dropReplica(tp storage.TopicPartition) {
 	b.log.Info("deleted replica", "topic", tp.Topic, "partition", tp.Partition)
 }
 
-// maintain runs the periodic work: retention, recovery-point checkpoints,
-// log cleaning (compaction) and, in periodic-flush mode, the flush that
-// makes data durable.
+// maintain runs the periodic work: retention, recovery-point and
+// high-watermark checkpoints, delayed segment file deletion, log cleaning
+// (compaction) and, in periodic-flush mode, the flush that makes data
+// durable.
 func (b *Broker) maintain(ctx context.Context) {
 	every := func(ms int64) *time.Ticker { return time.NewTicker(time.Duration(max(ms, 10)) * time.Millisecond) }
 	retention := every(b.cfg.RetentionCheckIntervalMs)
 	checkpoint := every(b.cfg.CheckpointIntervalMs)
+	hwmCheckpoint := every(b.cfg.HWMCheckpointIntervalMs)
+	defer hwmCheckpoint.Stop()
+	// Delayed segment deletions (file.delete.delay.ms) are checked every
+	// second: the delay is a lower bound, a second late is fine.
+	deleteFiles := every(1000)
+	defer deleteFiles.Stop()
 	clean := every(b.cfg.CleanerBackoffMs)
 	defer retention.Stop()
 	defer checkpoint.Stop()
@@ -133,6 +140,14 @@ func (b *Broker) maintain(ctx context.Context) {
 		case <-checkpoint.C:
 			if err := b.store.Checkpoint(); err != nil {
 				b.log.Error("checkpoint failed", "err", err)
+			}
+		case <-hwmCheckpoint.C:
+			if err := b.store.CheckpointHighWatermarks(); err != nil {
+				b.log.Error("high watermark checkpoint failed", "err", err)
+			}
+		case <-deleteFiles.C:
+			if err := b.store.RemoveDeletedFiles(); err != nil {
+				b.log.Error("removing deleted segment files failed", "err", err)
 			}
 		case <-clean.C:
 			if err := b.store.Clean(ctx); err != nil && ctx.Err() == nil {

@@ -71,6 +71,11 @@ type Broker struct {
 	// CheckpointIntervalMs (log.flush.offset.checkpoint.interval.ms) is
 	// how often the recovery point is checkpointed, bounding recovery work.
 	CheckpointIntervalMs int64
+	// HWMCheckpointIntervalMs (replica.high.watermark.checkpoint.interval.ms)
+	// is how often the high watermarks are checkpointed: after a crash a
+	// replicated partition restarts from the last checkpointed watermark
+	// instead of its log start.
+	HWMCheckpointIntervalMs int64
 	// CleanerBackoffMs (log.cleaner.backoff.ms) is how often the log
 	// cleaner looks for compacted logs that are due for cleaning.
 	CleanerBackoffMs int64
@@ -176,6 +181,7 @@ func Default() Broker {
 		FlushIntervalMs:          1000,
 		RetentionCheckIntervalMs: 300000,
 		CheckpointIntervalMs:     60000,
+		HWMCheckpointIntervalMs:  5000,
 		CleanerBackoffMs:         15000,
 
 		BrokerSessionTimeoutMs:              4000,
@@ -441,6 +447,8 @@ var brokerKeys = func() []brokerKey {
 		int64Key("log.flush.interval.ms", "fsync period in periodic-flush mode.", func(b *Broker) *int64 { return &b.FlushIntervalMs }, 1),
 		int64Key("log.retention.check.interval.ms", "How often retention looks for segments to delete.", func(b *Broker) *int64 { return &b.RetentionCheckIntervalMs }, 1),
 		int64Key("log.flush.offset.checkpoint.interval.ms", "How often the recovery point is checkpointed.", func(b *Broker) *int64 { return &b.CheckpointIntervalMs }, 1),
+		int64Key("replica.high.watermark.checkpoint.interval.ms", "How often the high watermarks are checkpointed (replication-offset-checkpoint), so a restarted replicated partition does not restart from its log start.",
+			func(b *Broker) *int64 { return &b.HWMCheckpointIntervalMs }, 1),
 		int64Key("log.cleaner.backoff.ms", "How often the log cleaner looks for compacted logs due for cleaning.", func(b *Broker) *int64 { return &b.CleanerBackoffMs }, 1),
 
 		int32Key("broker.session.timeout.ms", "A broker whose heartbeats stop for this long is fenced and loses its leaderships.",

@@ -143,7 +143,7 @@ var topicDefs = []TopicConfigDef{
 	},
 	{
 		Name: "file.delete.delay.ms", Type: TypeLong, Default: "60000", BrokerSynonym: "log.segment.delete.delay.ms",
-		Doc:   "Delay before a deleted segment's files are removed from disk, so in-flight reads finish.",
+		Doc:   "Segment files removed by retention or compaction are renamed to <file>.deleted and deleted this long after, so in-flight reads finish; 0 deletes at once.",
 		check: longAtLeast(0),
 		apply: func(c *TopicConfig, v string) { c.FileDeleteDelayMs = parseInt64(v) },
 	},
@@ -235,7 +235,7 @@ var topicDefs = []TopicConfigDef{
 	},
 	{
 		Name: "segment.index.bytes", Type: TypeInt, Default: "10485760", BrokerSynonym: "log.index.size.max.bytes",
-		Doc:   "Maximum size of a segment's offset index; a full index rolls the segment.",
+		Doc:   "Maximum size of a segment's offset index (8-byte entries) and time index (12-byte entries); the active segment rolls when either is full.",
 		check: intAtLeast(4),
 		apply: func(c *TopicConfig, v string) { c.SegmentIndexBytes = parseInt32(v) },
 	},

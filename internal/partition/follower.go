@@ -63,7 +63,11 @@ func (p *Partition) UpdateFollowerHighWatermark(leaderHWM int64) {
 		return
 	}
 	h := min(leaderHWM, p.log.LogEndOffset())
-	if old := p.hwm.Swap(h); h > old {
+	old := p.hwm.Swap(h)
+	if h != old {
+		p.publishHighWatermark()
+	}
+	if h > old {
 		p.notify(false)
 	}
 }
@@ -88,6 +92,7 @@ func (p *Partition) TruncateTo(offset int64) error {
 			break
 		}
 	}
+	p.publishHighWatermark()
 	if p.producersLoaded {
 		p.producers.truncate(end) // else the rebuild reads the truncated log
 	}

@@ -208,6 +208,8 @@ func LogConfig(c config.TopicConfig) storage.LogConfig {
 		RetentionMs:        c.RetentionMs,
 		RetentionBytes:     c.RetentionBytes,
 		IndexIntervalBytes: c.IndexIntervalBytes,
+		SegmentIndexBytes:  c.SegmentIndexBytes,
+		FileDeleteDelayMs:  c.FileDeleteDelayMs,
 
 		CleanupDelete:          c.CleanupDelete,
 		CleanupCompact:         c.CleanupCompact,
@@ -235,8 +237,14 @@ func (p *Partition) advanceHighWatermark(to int64) {
 			break
 		}
 	}
+	p.publishHighWatermark()
 	p.notify(false)
 }
+
+// publishHighWatermark hands the current high watermark to the log for
+// the storage's high watermark checkpoint. It reads the value instead of
+// taking it, so racing callers leave the latest one behind.
+func (p *Partition) publishHighWatermark() { p.log.SetHighWatermark(p.hwm.Load()) }
 
 // ReadResult is what a fetch gets from one partition.
 type ReadResult struct {

@@ -168,11 +168,16 @@ func (p *Partition) ApplyMetadata(m Metadata) {
 		rs.applied = true
 		if len(m.Replicas)+len(m.Adding) > 1 {
 			// New took the log end as the high watermark, which holds
-			// for a single replica only. Nothing says how much of this
-			// log the other replicas have, so start from the log start:
-			// a follower learns the leader's watermark on its first
-			// fetch, a leader recomputes it from its followers' fetches.
-			p.hwm.Store(min(p.hwm.Load(), p.log.LogStartOffset()))
+			// for a single replica only. What the other replicas have is
+			// known only up to the watermark checkpointed before the
+			// restart (storage caps it at the log end); without one,
+			// start from the log start. From there a follower learns
+			// the leader's watermark on its first fetch, and a leader
+			// advances it only once every ISR member has fetched in
+			// this epoch (updateHighWatermarkLocked), never lowers it.
+			from := max(p.log.LogStartOffset(), p.log.CheckpointedHighWatermark())
+			p.hwm.Store(min(p.hwm.Load(), from))
+			p.log.SetHighWatermark(p.hwm.Load())
 		}
 	}
 	m = m.clone()

@@ -402,6 +402,8 @@ func TestProducerStateRebuiltOnOpen(t *testing.T) {
 	}
 }
 
+// TestRestartedReplicaRelearnsHighWatermark: without a checkpoint a
+// restarted leader starts from the log start and re-learns the watermark.
 func TestRestartedReplicaRelearnsHighWatermark(t *testing.T) {
 	c := newCluster(t, 2, 1)
 	for range 2 {
@@ -416,9 +418,13 @@ func TestRestartedReplicaRelearnsHighWatermark(t *testing.T) {
 	if err := c.mgrs[1].Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Without a high watermark checkpoint (a crash before the first one)
+	// its log end is not known to be on the other replica any more.
+	if err := c.fs.Remove("/data1/replication-offset-checkpoint"); err != nil {
+		t.Fatal(err)
+	}
 	p := c.open(1)
 	c.ctl.applyAll(cloneMeta(c.ctl.meta))
-	// Its log end is not known to be on the other replica any more.
 	if got := p.HighWatermark(); got != 0 {
 		t.Fatalf("hwm after restart = %d, want 0 until the follower reports", got)
 	}

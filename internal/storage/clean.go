@@ -197,7 +197,8 @@ func (l *Log) clean(ctx context.Context, now time.Time) (CleanResult, error) {
 	}
 	res.EndOffset = end
 	complete := true
-	for _, g := range groupSegments(p, end, cfg.SegmentBytes) {
+	maxBytes := min(cfg.SegmentBytes, maxIndexedBytes(cfg.SegmentIndexBytes, int64(cfg.IndexIntervalBytes)))
+	for _, g := range groupSegments(p, end, maxBytes) {
 		out, err := l.cleanGroup(ctx, c, p, g, end, &res)
 		if err != nil {
 			return res, err
@@ -359,8 +360,9 @@ type cleanGroup struct {
 }
 
 // groupSegments splits the plan's sealed segments below end into groups
-// of at most maxBytes (by their current size) whose offsets fit one
-// segment's index, as Kafka does, so cleaning also merges segments that
+// of at most maxBytes (by their current size; the caller bounds it by
+// segment.bytes and by what segment.index.bytes can index) whose offsets
+// fit one segment's index, as Kafka does, so cleaning also merges segments that
 // compaction made small.
 func groupSegments(p *cleanPlan, end, maxBytes int64) []cleanGroup {
 	var groups []cleanGroup

@@ -43,7 +43,16 @@ func recordCrashImages(mem *vfs.MemFS, on *bool, images *[]crashImage) vfs.FS {
 // it held before the pass or exactly those after it, that the log takes
 // appends, and that cleaning it again converges to the same result. Images that hold a
 // committed swap are also crashed during their own recovery.
-func TestCleanCrashAtEveryOperation(t *testing.T) {
+func TestCleanCrashAtEveryOperation(t *testing.T) { cleanCrashAtEveryOperation(t, 0) }
+
+// TestCleanCrashAtEveryOperationDelayedDelete is the same with
+// file.delete.delay.ms set: replaced segments are renamed to .deleted
+// instead of removed, and recovery removes what a crash left.
+func TestCleanCrashAtEveryOperationDelayedDelete(t *testing.T) {
+	cleanCrashAtEveryOperation(t, 60000)
+}
+
+func cleanCrashAtEveryOperation(t *testing.T, deleteDelayMs int64) {
 	mem := vfs.NewMem()
 	clock := newClock()
 	recording := false
@@ -55,6 +64,7 @@ func TestCleanCrashAtEveryOperation(t *testing.T) {
 	}
 	cfg := compactConfig()
 	cfg.SegmentBytes = 3000
+	cfg.FileDeleteDelayMs = deleteDelayMs
 	l, err := m.GetOrCreate(testTP, testTopicID, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -108,7 +108,7 @@ func (l *Log) finishSwap(g cleanGroup, swap string, seg *segment) error {
 		return err
 	}
 	for _, s := range g.segs {
-		if err := s.removeFiles(); err != nil {
+		if err := l.discardFiles(s); err != nil {
 			return err
 		}
 	}

@@ -64,6 +64,8 @@ const (
 	DefaultRetentionMs        = 7 * 24 * 60 * 60 * 1000
 	DefaultRetentionBytes     = -1
 	DefaultIndexIntervalBytes = 4096
+	DefaultSegmentIndexBytes  = 10 << 20
+	DefaultFileDeleteDelayMs  = 60000
 
 	DefaultDeleteRetentionMs      = 24 * 60 * 60 * 1000
 	DefaultMinCompactionLagMs     = 0
@@ -97,6 +99,21 @@ type LogConfig struct {
 	RetentionBytes int64
 	// IndexIntervalBytes is the spacing of offset-index entries.
 	IndexIntervalBytes int32
+	// SegmentIndexBytes (segment.index.bytes) is the largest an index of
+	// a segment may grow: the active segment rolls once its offset index
+	// (8-byte entries) or time index (12-byte entries) holds as many
+	// entries as fit, as in Kafka, so dense indexes (a small
+	// index.interval.bytes) cannot grow without bound in memory and on
+	// disk. A multi-batch append may add a few entries past the limit
+	// before the roll.
+	SegmentIndexBytes int32
+	// FileDeleteDelayMs (file.delete.delay.ms): a segment removed by
+	// retention or by compaction is first renamed to <file>.deleted and
+	// removed this long after, as in Kafka, so whatever still reads the
+	// files by name (an operator's tool, a backup) finishes; the broker's
+	// own readers hold the open file and are safe either way. 0 removes
+	// at once. Recovery removes leftover .deleted files.
+	FileDeleteDelayMs int64
 
 	// CleanupDelete and CleanupCompact are cleanup.policy. Time and size
 	// retention apply only with CleanupDelete (Kafka: "compact" alone
@@ -132,6 +149,8 @@ func DefaultLogConfig() LogConfig {
 		RetentionMs:        DefaultRetentionMs,
 		RetentionBytes:     DefaultRetentionBytes,
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
+		SegmentIndexBytes:  DefaultSegmentIndexBytes,
+		FileDeleteDelayMs:  DefaultFileDeleteDelayMs,
 
 		CleanupDelete:          true,
 		DeleteRetentionMs:      DefaultDeleteRetentionMs,
@@ -154,6 +173,10 @@ func (c LogConfig) normalized() LogConfig {
 	if c.IndexIntervalBytes <= 0 {
 		c.IndexIntervalBytes = DefaultIndexIntervalBytes
 	}
+	if c.SegmentIndexBytes <= 0 {
+		c.SegmentIndexBytes = DefaultSegmentIndexBytes
+	}
+	c.FileDeleteDelayMs = max(c.FileDeleteDelayMs, 0)
 	if c.RetentionMs < -1 {
 		c.RetentionMs = -1
 	}

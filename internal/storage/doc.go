@@ -38,7 +38,9 @@
 // entry (T, O) says that T is the largest batch MaxTimestamp among batches
 // up to base offset O, and the batch at O has it; entries strictly grow in
 // both fields. A sealed segment's last time-index entry is its largest
-// timestamp.
+// timestamp. The active segment rolls once either index holds as many
+// entries as segment.index.bytes allows (the time index keeps one slot for
+// the entry the roll adds), as in Kafka.
 //
 // # Index files and what is trusted
 //
@@ -64,5 +66,8 @@
 // Log.mu and publish the new size and log end with atomics, so readers
 // never wait for a write or an fsync. Segments are reference counted: a
 // reader keeps a segment's file open even if retention, truncation or the
-// cleaner removes the segment meanwhile.
+// cleaner removes the segment meanwhile. Retention and the cleaner also
+// rename a removed segment's files to <file>.deleted and delete them only
+// after file.delete.delay.ms (delete_delay.go), for readers by name;
+// recovery deletes leftover .deleted files.
 package storage

@@ -165,6 +165,24 @@ func (s *segIndex) appendTimeEntry() {
 	s.tim = binary.BigEndian.AppendUint32(s.tim, uint32(s.maxTSOffset-s.base))
 }
 
+// full reports whether either index holds as many entries as maxBytes
+// allows, so the segment must roll (Kafka's isFull). As in Kafka the time
+// index keeps its last slot for the entry seal adds at the roll.
+func (s *segIndex) full(maxBytes int32) bool {
+	if s == nil {
+		return false
+	}
+	return s.off.len() >= int(maxBytes)/offsetEntrySize || s.tim.len() >= int(maxBytes)/timeEntrySize-1
+}
+
+// maxIndexedBytes is how many bytes of log a segment may hold so that its
+// indexes, at interval bytes between entries, stay within maxBytes: a
+// bound for merging segments (the cleaner) without building the indexes.
+func maxIndexedBytes(maxBytes int32, interval int64) int64 {
+	entries := int64(maxBytes)/timeEntrySize - 1 // the time index has one more (seal)
+	return max(entries, 0) * max(interval, 1)
+}
+
 // seal adds the final time-index entry, so the last entry of a written
 // time index is the segment's largest timestamp. Sealing more than once,
 // or appending after, keeps the invariants.

@@ -33,6 +33,9 @@ type Log struct {
 	// checkpoints, making a moved log start (DeleteRecordsBefore) or a
 	// lowered recovery point (TruncateTo) durable.
 	persistOffsets func() error
+	// deleteLater, set by the Manager, removes files (already renamed to
+	// .deleted) at a later time; see discardFiles.
+	deleteLater func(paths []string, at time.Time)
 
 	appendMu sync.Mutex  // one appender or administrative change at a time
 	batches  []batchInfo // scratch for Append, guarded by appendMu
@@ -65,6 +68,11 @@ type Log struct {
 	truncations atomic.Uint64
 	// dirDirty says directory entries changed since the last flush.
 	dirDirty atomic.Bool
+	// hwm is the partition's high watermark as last reported
+	// (SetHighWatermark), for the checkpoint; -1 if never. hwmAtOpen is
+	// the checkpointed value the log was opened with (see hwm.go).
+	hwm       atomic.Int64
+	hwmAtOpen int64
 	// failure is set once the log cannot take appends.
 	failure atomic.Pointer[error]
 
@@ -311,8 +319,8 @@ func (l *Log) parseAppend(data []byte, opts AppendOptions, res *AppendResult) ([
 }
 
 // maybeRoll returns the segment an append of n bytes with offsets
-// first..last goes to, rolling if the active one is full, too old, or
-// cannot address the offsets. Callers hold appendMu.
+// first..last goes to, rolling if the active one or its index is full, too
+// old, or cannot address the offsets. Callers hold appendMu.
 func (l *Log) maybeRoll(n int, first, last int64) (*segment, error) {
 	seg := l.active()
 	size := seg.size.Load()
@@ -325,7 +333,10 @@ func (l *Log) maybeRoll(n int, first, last int64) (*segment, error) {
 		segmentMs = min(segmentMs, cfg.MaxCompactionLagMs)
 	}
 	if size > 0 {
-		roll = roll || size+int64(n) > cfg.SegmentBytes ||
+		seg.mu.RLock()
+		indexFull := seg.idx.full(cfg.SegmentIndexBytes)
+		seg.mu.RUnlock()
+		roll = roll || size+int64(n) > cfg.SegmentBytes || indexFull ||
 			l.now().UnixMilli()-seg.rollBaseMs >= segmentMs
 	}
 	if !roll {

@@ -42,8 +42,11 @@ type Manager struct {
 	logs    map[TopicPartition]*Log
 	closed  bool
 
-	ckptMu sync.Mutex     // one checkpoint write at a time
-	bg     sync.WaitGroup // background directory removals
+	ckptMu sync.Mutex // one checkpoint write at a time
+	hwmMu  sync.Mutex // one high watermark checkpoint write at a time
+
+	deletes deleteQueue    // segment files awaiting file.delete.delay.ms
+	bg      sync.WaitGroup // background directory removals
 
 	cleaner *cleaner // the log cleaner shared by every log (clean.go)
 }
@@ -55,7 +58,7 @@ func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	opts = opts.withDefaults()
 	m = &Manager{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, logs: make(map[TopicPartition]*Log),
 		cleaner: newCleaner(opts)}
-	m.commit = newCommitter(opts.FS, !opts.PerFileSync)
+	m.commit = newCommitter(opts.FS, !opts.PerFileSync, m.Logs)
 	if err := m.createDataDir(); err != nil {
 		return nil, err
 	}
@@ -98,6 +101,7 @@ func OpenManager(dir string, opts Options) (m *Manager, err error) {
 	if err := m.openAll(jobs); err != nil {
 		return nil, err
 	}
+	m.loadHighWatermarks()
 	if clean {
 		// From here on the logs change; until the next clean Close they
 		// must not be trusted without recovery.
@@ -349,7 +353,7 @@ func (m *Manager) Checkpoint() error {
 // attach connects a log it opened to the Manager's checkpoints and group
 // commit.
 func (m *Manager) attach(l *Log) {
-	l.persistOffsets, l.commit = m.Checkpoint, m.commit
+	l.persistOffsets, l.commit, l.deleteLater = m.Checkpoint, m.commit, m.deletes.add
 	if ws, ok := m.fs.(vfs.WholeSyncer); ok {
 		id, err := ws.FSID(l.dir)
 		l.fsid, l.fsKnown = id, err == nil
@@ -423,6 +427,15 @@ func (m *Manager) Close() error {
 	wg.Wait()
 	if err := m.Checkpoint(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := m.CheckpointHighWatermarks(); err != nil {
+		errs = append(errs, err)
+	}
+	// No reader is left: the delayed deletions can all happen now. A
+	// failure is no reason to distrust the logs (recovery removes
+	// leftover .deleted files), so it does not cost the clean marker.
+	if err := m.removeDeleted(time.Time{}); err != nil {
+		m.logger.Warn("removing deleted segment files failed", "err", err)
 	}
 	if len(errs) == 0 {
 		if err := m.writeCleanMarker(); err != nil {

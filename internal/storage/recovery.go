@@ -35,7 +35,8 @@ type openParams struct {
 // are not read.
 func openLog(fsys vfs.FS, logger *slog.Logger, now func() time.Time, p openParams) (l *Log, err error) {
 	l = &Log{dir: p.dir, tp: p.tp, fs: fsys, now: now,
-		logger: logger.With("topic", p.tp.Topic, "partition", p.tp.Partition)}
+		logger: logger.With("topic", p.tp.Topic, "partition", p.tp.Partition), hwmAtOpen: -1}
+	l.hwm.Store(-1)
 	l.SetConfig(p.cfg)
 	defer func() {
 		if err != nil {
@@ -126,7 +127,7 @@ func (l *Log) listSegments() ([]int64, error) {
 		if e.IsDir() {
 			continue
 		}
-		if strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, ".deleted") || strings.HasSuffix(name, ".cleaned") {
+		if strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, ".cleaned") {
 			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("removing leftover file: %w", err)
 			}

@@ -72,7 +72,7 @@ func (l *Log) removeSegments(segs []*segment) {
 		return
 	}
 	for _, s := range segs {
-		if err := s.removeFiles(); err != nil {
+		if err := l.discardFiles(s); err != nil {
 			l.logger.Warn("removing segment files failed", "path", s.path, "err", err)
 		}
 		s.release()
@@ -225,6 +225,7 @@ func (l *Log) truncateTo(offset int64) (bool, error) {
 	if err := l.clampCleanMarks(l.logEnd.Load()); err != nil {
 		return false, err
 	}
+	l.clampHighWatermark()
 	return true, nil
 }
 

@@ -2,8 +2,10 @@ package testcluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -95,6 +97,31 @@ func (c *Cluster) Restart(id int) {
 	}
 	if err := n.waitReady(c.opts.ReadyTimeout); err != nil {
 		c.t.Fatalf("restarting node %d: %v", id, err)
+	}
+}
+
+// RestartAll starts every listed node again at once and waits until each
+// serves: a node waits for a Raft quorum before it serves, so restarting a
+// whole stopped cluster one node at a time would never finish.
+func (c *Cluster) RestartAll(ids ...int) {
+	c.t.Helper()
+	for _, id := range ids {
+		n := c.node(id)
+		if n.running() {
+			c.t.Fatalf("RestartAll: node %d is still running; Kill or Stop it first", id)
+		}
+		if err := n.launch(c.bin); err != nil {
+			c.t.Fatalf("node %d: %v", id, err)
+		}
+	}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = c.node(id).waitReady(c.opts.ReadyTimeout) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatalf("restarting nodes %v: %v", ids, err)
 	}
 }
 

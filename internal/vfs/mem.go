@@ -31,6 +31,7 @@ type MemFS struct {
 	locks  map[string]bool
 	stats  Stats
 	readBy map[string]int64
+	sbErr  error // write-back error the next SyncFS reports (FailWriteBack)
 }
 
 // Stats counts operations on a MemFS since it was created or ResetStats.
@@ -53,6 +54,11 @@ type memNode struct {
 	// Files.
 	data   []byte // current contents
 	synced []byte // contents at the last Sync; never shares data's array
+	// lost are byte ranges whose write-back failed (FailWriteBack): syncs
+	// do not make them durable until they are written again.
+	lost  [][2]int64
+	wbErr error  // the last write-back error
+	wbSeq uint64 // counts write-back errors; descriptors report each once
 
 	// Directories.
 	children       map[string]*memNode // current entries
@@ -175,7 +181,8 @@ func (m *MemFS) open(name string, flag int, perm os.FileMode) (*memFile, error) 
 	}
 	acc := flag & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
 	f := &memFile{fs: m, n: n, name: name, path: p,
-		read: acc != os.O_WRONLY, write: acc != os.O_RDONLY, append: flag&os.O_APPEND != 0}
+		read: acc != os.O_WRONLY, write: acc != os.O_RDONLY, append: flag&os.O_APPEND != 0,
+		wbSeen: n.wbSeq}
 	if flag&os.O_TRUNC != 0 && f.write {
 		n.data = n.data[:0]
 		n.modTime = time.Now()
@@ -343,7 +350,7 @@ func (m *MemFS) SyncFS(dir string) error {
 	var walk func(n *memNode)
 	walk = func(n *memNode) {
 		if !n.dir {
-			n.synced = append(n.synced[:0:0], n.data...)
+			syncNode(n)
 			return
 		}
 		n.syncedChildren = maps.Clone(n.children)
@@ -353,7 +360,7 @@ func (m *MemFS) SyncFS(dir string) error {
 	}
 	walk(m.root)
 	m.stats.FSSyncs++
-	return nil
+	return m.takeFSErr(dir)
 }
 
 // FSID implements WholeSyncer: a MemFS is one file system.

@@ -21,6 +21,7 @@ type memFile struct {
 	write  bool
 	append bool
 	closed bool
+	wbSeen uint64 // the file's write-back errors this descriptor has reported
 }
 
 var errWriteAtAppend = errors.New("invalid use of WriteAt on file opened with O_APPEND")
@@ -116,6 +117,7 @@ func (f *memFile) writeAt(p []byte, off int64) {
 		f.n.data = growTo(f.n.data, end)
 	}
 	copy(f.n.data[off:], p)
+	rewritten(f.n, off, end)
 	f.n.modTime = time.Now()
 }
 
@@ -139,9 +141,9 @@ func (f *memFile) Sync() error {
 	if err := f.check("sync", false, false); err != nil {
 		return err
 	}
-	f.n.synced = append(f.n.synced[:0:0], f.n.data...)
+	syncNode(f.n)
 	f.fs.stats.Syncs++
-	return nil
+	return f.takeFileErr()
 }
 
 func (f *memFile) Truncate(size int64) error {
