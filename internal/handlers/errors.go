@@ -55,6 +55,7 @@ var errorTable = []struct {
 	{partition.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{partition.ErrUnknownProducerID, kerr.UnknownProducerID},
 	{partition.ErrTransactionsUnsupported, kerr.TransactionalIDAuthorizationFailed},
 	{controller.ErrTopicExists, kerr.TopicAlreadyExists},
 	{controller.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
