@@ -141,6 +141,32 @@ type Broker struct {
 	// metadata string an offset commit may carry.
 	OffsetMetadataMaxBytes int32
 
+	// Idempotent-producer state, kept per partition in memory.
+
+	// ProducerIDExpirationMs (producer.id.expiration.ms): a producer id
+	// with no append to a partition for this long is forgotten there
+	// (Kafka's key and default, one day).
+	ProducerIDExpirationMs int64
+	// ProducerIDExpirationCheckIntervalMs
+	// (producer.id.expiration.check.interval.ms) is how often expired
+	// producer ids are swept out (Kafka's key and default, ten minutes);
+	// lookups also expire them lazily.
+	ProducerIDExpirationCheckIntervalMs int64
+	// ProducerStateMaxEntries (producer.state.max.entries, Spool's own)
+	// is the most producer ids one partition remembers; more evict the
+	// least recently written. It bounds what a client calling
+	// InitProducerId in a loop can make a partition hold.
+	ProducerStateMaxEntries int32
+
+	// GroupCoordinatorMaxGroups (group.coordinator.max.groups, Spool's
+	// own) is the most consumer groups this broker's coordinator holds at
+	// once, over all the __consumer_offsets partitions it leads. A
+	// request that would create one more fails (COORDINATOR_NOT_AVAILABLE
+	// for JoinGroup and OffsetCommit, which clients retry; see
+	// group.ErrTooManyGroups). Group ids are client-chosen text, so
+	// without it any client could grow the coordinator without bound.
+	GroupCoordinatorMaxGroups int32
+
 	// TopicDefaults are broker-level defaults for topic configs, keyed by
 	// the TOPIC config name (retention.ms) although they are set through
 	// the broker name (log.retention.ms). Pass it to ResolveTopicConfig.
@@ -195,6 +221,11 @@ func Default() Broker {
 		OffsetsRetentionMinutes:         10080,
 		OffsetsRetentionCheckIntervalMs: 600000,
 		OffsetMetadataMaxBytes:          4096,
+		GroupCoordinatorMaxGroups:       100000,
+
+		ProducerIDExpirationMs:              86400000,
+		ProducerIDExpirationCheckIntervalMs: 600000,
+		ProducerStateMaxEntries:             10000,
 	}
 }
 
@@ -472,6 +503,14 @@ var brokerKeys = func() []brokerKey {
 			func(b *Broker) *int32 { return &b.OffsetsRetentionMinutes }, 1),
 		int64Key("offsets.retention.check.interval.ms", "How often expired committed offsets are looked for.",
 			func(b *Broker) *int64 { return &b.OffsetsRetentionCheckIntervalMs }, 1),
+		int32Key("group.coordinator.max.groups", "Most consumer groups this broker's coordinator holds; a request creating one more gets COORDINATOR_NOT_AVAILABLE.",
+			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxGroups }, 1),
+		int64Key("producer.id.expiration.ms", "A producer id with no append to a partition for this long is forgotten there.",
+			func(b *Broker) *int64 { return &b.ProducerIDExpirationMs }, 1),
+		int64Key("producer.id.expiration.check.interval.ms", "How often expired producer ids are swept out.",
+			func(b *Broker) *int64 { return &b.ProducerIDExpirationCheckIntervalMs }, 1),
+		int32Key("producer.state.max.entries", "Most producer ids one partition remembers; more evict the least recently written.",
+			func(b *Broker) *int32 { return &b.ProducerStateMaxEntries }, 1),
 		int32Key("offset.metadata.max.bytes", "Longest metadata string an offset commit may carry.",
 			func(b *Broker) *int32 { return &b.OffsetMetadataMaxBytes }, 0),
 	}
@@ -506,8 +545,8 @@ func (b *Broker) Set(key, value string) error {
 		return nil
 	}
 	if d, ok := lookupBrokerSynonym(key); ok {
-		if msg, ok := d.check(value); !ok {
-			return invalid(key, "%s", msg)
+		if err := d.ValidateSet(value); err != nil {
+			return renameKey(err, key)
 		}
 		if b.TopicDefaults == nil {
 			b.TopicDefaults = make(map[string]string)
@@ -565,8 +604,8 @@ func (b *Broker) Validate() error {
 			errs = append(errs, fmt.Errorf("TopicDefaults: %w", unknown(n)))
 			continue
 		}
-		if msg, ok := d.check(b.TopicDefaults[n]); !ok {
-			errs = append(errs, invalid(d.BrokerSynonym, "%s", msg))
+		if err := d.ValidateSet(b.TopicDefaults[n]); err != nil {
+			errs = append(errs, renameKey(err, d.BrokerSynonym))
 		}
 	}
 	if err := checkCompactionLags(b.TopicDefaults["min.compaction.lag.ms"], b.TopicDefaults["max.compaction.lag.ms"]); err != nil {
