@@ -334,3 +334,26 @@ func fill(errs []error, err error) []error {
 	}
 	return errs
 }
+
+// ProducerIDAllocated reports whether id has been handed out by
+// AllocateProducerIDs (id < Image.NextProducerID). The id may come from a
+// block another broker reserved that this node's image has not applied
+// yet (the client asked that broker for an id and then produced here), so
+// it waits, bounded by ctx, for the image to pass id before answering
+// false. Ids allocated before a restart stay valid: the counter is
+// replicated state, restored before the broker serves.
+func (c *Controller) ProducerIDAllocated(ctx context.Context, id int64) bool {
+	for {
+		changed := c.st.waitCh()
+		if id < c.Image().NextProducerID {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		case <-c.stop:
+			return false
+		}
+	}
+}
