@@ -174,6 +174,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	gcfg.MaxSessionTimeout = config.Duration(int64(cfg.GroupMaxSessionTimeoutMs), time.Millisecond)
 	gcfg.InitialRebalanceDelay = config.Duration(int64(cfg.GroupInitialRebalanceDelayMs), time.Millisecond)
 	gcfg.MaxGroupSize = int(cfg.GroupMaxSize)
+	gcfg.MaxGroups = int(cfg.GroupCoordinatorMaxGroups)
 	gcfg.OffsetsRetention = config.Duration(int64(cfg.OffsetsRetentionMinutes), time.Minute)
 	gcfg.OffsetsRetentionCheckInterval = config.Duration(cfg.OffsetsRetentionCheckIntervalMs, time.Millisecond)
 	gcfg.MaxMetadataBytes = int(cfg.OffsetMetadataMaxBytes)

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -89,6 +90,12 @@ type Coordinator struct {
 	closed        bool
 	// loaded is closed and replaced whenever a shard finishes loading.
 	loaded chan struct{}
+	// groups counts the groups in all shards (see shard.addGroup); it is
+	// atomic because each shard updates it under its own mutex only.
+	groups atomic.Int64
+	// capWarned is set while the group cap refuses creations, so the
+	// warning is logged once per episode rather than per request.
+	capWarned atomic.Bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -365,8 +372,47 @@ func (s *shard) unload() {
 			}
 		}
 	}
-	s.groups = map[string]*group{}
+	s.setGroups(map[string]*group{})
 }
+
+// addGroup creates and stores group id, unless the coordinator already
+// holds Config.MaxGroups groups (ErrTooManyGroups). The caller holds s.mu;
+// every change of s.groups goes through addGroup, dropGroup or setGroups
+// so the coordinator's count stays exact.
+func (s *shard) addGroup(id string, now time.Time) (*group, error) {
+	c := s.c
+	if n := c.groups.Load(); n >= int64(c.cfg.MaxGroups) {
+		if !c.capWarned.Swap(true) {
+			c.log.Warn("refusing new consumer groups: the coordinator holds group.coordinator.max.groups",
+				"groups", n, "limit", c.cfg.MaxGroups, "group", id)
+		}
+		return nil, ErrTooManyGroups
+	}
+	c.capWarned.Store(false)
+	g := newGroup(id, now)
+	s.groups[id] = g
+	c.groups.Add(1)
+	return g, nil
+}
+
+// dropGroup removes g if it is still the shard's group of its id. The
+// caller holds s.mu.
+func (s *shard) dropGroup(g *group) {
+	if s.groups[g.id] == g {
+		delete(s.groups, g.id)
+		s.c.groups.Add(-1)
+	}
+}
+
+// setGroups replaces the shard's groups (a load, an unload). The caller
+// holds s.mu.
+func (s *shard) setGroups(groups map[string]*group) {
+	s.c.groups.Add(int64(len(groups) - len(s.groups)))
+	s.groups = groups
+}
+
+// GroupCount is how many groups the coordinator holds.
+func (c *Coordinator) GroupCount() int { return int(c.groups.Load()) }
 
 func (s *shard) now() time.Time { return s.c.cfg.Now() }
 

@@ -109,13 +109,14 @@ func (s *shard) join(req JoinRequest) (ch <-chan joinOutcome, persist func(), er
 		if req.MemberID != "" {
 			return nil, nil, ErrUnknownMember
 		}
-		g = newGroup(req.Group, now)
-		s.groups[g.id] = g
+		if g, err = s.addGroup(req.Group, now); err != nil {
+			return nil, nil, err
+		}
 		defer func() {
 			// A group that a refused join would leave behind empty is
 			// not worth keeping.
-			if err != nil && len(g.members) == 0 && len(g.pending) == 0 && s.groups[g.id] == g {
-				delete(s.groups, g.id)
+			if err != nil && len(g.members) == 0 && len(g.pending) == 0 {
+				s.dropGroup(g)
 			}
 		}()
 	}

@@ -1,0 +1,59 @@
+package group
+
+import (
+	"errors"
+	"testing"
+)
+
+// TestGroupCountCapped: new group ids stop creating groups at MaxGroups
+// (both ways a group is born: JoinGroup and a simple OffsetCommit), known
+// groups keep working, deleting one makes room again, and groups loaded
+// from the log are kept (and counted) even above the cap.
+func TestGroupCountCapped(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxGroups = 2 })
+	h.mustCommit(commit("a", -1, "", oc("t", 0, 1)))
+	ids, gen := h.stableGroup("b", 1)
+	if n := h.c.GroupCount(); n != 2 {
+		t.Fatalf("%d groups, want 2", n)
+	}
+
+	_, err := h.c.CommitOffsets(t.Context(), commit("c", -1, "", oc("t", 0, 1)))
+	if !errors.Is(err, ErrTooManyGroups) || !errors.Is(err, ErrCoordinatorNotAvailable) {
+		t.Fatalf("commit creating a third group: %v, want ErrTooManyGroups (COORDINATOR_NOT_AVAILABLE)", err)
+	}
+	if _, err := h.c.joinAsync(joinReq("d", "", "client")); !errors.Is(err, ErrTooManyGroups) {
+		t.Fatalf("join creating a third group: %v, want ErrTooManyGroups", err)
+	}
+	if d, _ := h.c.DescribeGroup("c"); d.State != "Dead" {
+		t.Fatalf("refused group exists: %+v", d)
+	}
+	if n := h.c.GroupCount(); n != 2 {
+		t.Fatalf("%d groups after refusals, want 2", n)
+	}
+
+	// Existing groups are unaffected.
+	h.mustCommit(commit("a", -1, "", oc("t", 0, 2)))
+	h.mustCommit(commit("b", gen, ids[0], oc("t", 0, 5)))
+
+	// Deleting a group frees its slot.
+	if err := h.c.DeleteGroup(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.c.GroupCount(); n != 1 {
+		t.Fatalf("%d groups after delete, want 1", n)
+	}
+	h.mustCommit(commit("c", -1, "", oc("t", 0, 1)))
+
+	// A coordinator with a lower cap still loads every stored group.
+	h.cfg.MaxGroups = 1
+	h2 := h.restart()
+	if n := h2.c.GroupCount(); n != 2 {
+		t.Fatalf("%d groups loaded, want 2 (b and c)", n)
+	}
+	if got := h2.offsets("c", TopicPartition{"t", 0}); got[TopicPartition{"t", 0}] != 1 {
+		t.Fatalf("loaded offsets of c: %v", got)
+	}
+	if _, err := h2.c.CommitOffsets(t.Context(), commit("e", -1, "", oc("t", 0, 1))); !errors.Is(err, ErrTooManyGroups) {
+		t.Fatalf("new group over the cap after load: %v", err)
+	}
+}
