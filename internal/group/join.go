@@ -157,6 +157,32 @@ func (s *shard) acceptJoiningMember(g *group, memberID string) bool {
 	return true
 }
 
+// maxPendingMembers bounds the member ids one group has handed out with
+// MEMBER_ID_REQUIRED and not yet seen again (KIP-394). Each lives a
+// session timeout (up to group.max.session.timeout.ms, 30 minutes), and
+// a JoinGroup with an empty member id costs a client nothing, so without
+// a bound a loop of them grows the group by thousands of ids a second.
+// Past it the id closest to expiring is forgotten: that member's rejoin
+// gets UNKNOWN_MEMBER_ID and it starts over with an empty id, which
+// clients do by themselves. Kafka has no such bound; 1000 members
+// joining in the same instant is far beyond the groups Spool expects.
+const maxPendingMembers = 1000
+
+// evictPendingOver forgets the pending member ids closest to expiring
+// until at most n remain.
+func (g *group) evictPendingOver(n int) {
+	for len(g.pending) > n {
+		var oldest string
+		var at time.Time
+		for id, deadline := range g.pending {
+			if oldest == "" || deadline.Before(at) {
+				oldest, at = id, deadline
+			}
+		}
+		delete(g.pending, oldest)
+	}
+}
+
 func (s *shard) joinNewMember(g *group, req JoinRequest, now time.Time) (<-chan joinOutcome, func(), error) {
 	prefix := req.ClientID
 	if req.InstanceID != "" {
@@ -172,6 +198,7 @@ func (s *shard) joinNewMember(g *group, req JoinRequest, now time.Time) (<-chan 
 	if req.RequireKnownMemberID {
 		// The pending id expires after one session timeout unless the
 		// member comes back with it.
+		g.evictPendingOver(maxPendingMembers - 1)
 		g.pending[newID] = now.Add(req.SessionTimeout)
 		ch := make(chan joinOutcome, 1)
 		ch <- joinOutcome{res: JoinResult{MemberID: newID, Generation: -1}, err: ErrMemberIDRequired}

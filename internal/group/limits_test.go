@@ -3,6 +3,7 @@ package group
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestGroupCountCapped: new group ids stop creating groups at MaxGroups
@@ -55,5 +56,42 @@ func TestGroupCountCapped(t *testing.T) {
 	}
 	if _, err := h2.c.CommitOffsets(t.Context(), commit("e", -1, "", oc("t", 0, 1))); !errors.Is(err, ErrTooManyGroups) {
 		t.Fatalf("new group over the cap after load: %v", err)
+	}
+}
+
+// TestPendingMembersBounded: a loop of JoinGroups with an empty member id
+// (KIP-394) leaves at most maxPendingMembers pending ids in the group; the
+// newest is still usable and the evicted oldest is unknown.
+func TestPendingMembersBounded(t *testing.T) {
+	h := newHarness(t, nil)
+	req := joinReq("g", "", "looper")
+	req.RequireKnownMemberID = true
+	var first, last string
+	for i := range maxPendingMembers + 10 {
+		h.clock.Advance(time.Millisecond) // distinct deadlines: oldest first
+		o := recv(t, h.join(req))
+		if !errors.Is(o.err, ErrMemberIDRequired) {
+			t.Fatalf("join %d: %v", i, o.err)
+		}
+		if i == 0 {
+			first = o.res.MemberID
+		}
+		last = o.res.MemberID
+	}
+	s, err := h.c.shardFor("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(s.groups["g"].pending)
+	s.mu.Unlock()
+	if n != maxPendingMembers {
+		t.Fatalf("%d pending member ids, want the cap %d", n, maxPendingMembers)
+	}
+	old := joinReq("g", first, "looper")
+	if _, err := h.c.joinAsync(old); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("evicted pending id rejoined: %v, want ErrUnknownMember", err)
+	}
+	if o := recv(t, h.join(joinReq("g", last, "looper"))); o.err != nil {
+		t.Fatalf("newest pending id: %v", o.err)
 	}
 }
