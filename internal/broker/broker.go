@@ -132,6 +132,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		Logger:                   logger.With("component", "controller"),
 		DefaultPartitions:        cfg.DefaultPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+		MaxPartitions:            int(cfg.ClusterMaxPartitions),
 
 		BrokerSessionTimeout:         ms(int64(cfg.BrokerSessionTimeoutMs)),
 		BrokerHeartbeatInterval:      ms(int64(cfg.BrokerHeartbeatIntervalMs)),

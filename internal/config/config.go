@@ -158,6 +158,14 @@ type Broker struct {
 	// InitProducerId in a loop can make a partition hold.
 	ProducerStateMaxEntries int32
 
+	// ClusterMaxPartitions (cluster.max.partitions, Spool's own) is the
+	// most partitions the cluster may hold over all topics; creating
+	// topics or partitions past it fails with INVALID_PARTITIONS. It
+	// bounds what auto.create.topics.enable lets any client create by
+	// naming topics. The broker that proposes a creation applies its own
+	// value, so set it alike on every broker.
+	ClusterMaxPartitions int32
+
 	// GroupCoordinatorMaxGroups (group.coordinator.max.groups, Spool's
 	// own) is the most consumer groups this broker's coordinator holds at
 	// once, over all the __consumer_offsets partitions it leads. A
@@ -222,6 +230,7 @@ func Default() Broker {
 		OffsetsRetentionCheckIntervalMs: 600000,
 		OffsetMetadataMaxBytes:          4096,
 		GroupCoordinatorMaxGroups:       100000,
+		ClusterMaxPartitions:            200000,
 
 		ProducerIDExpirationMs:              86400000,
 		ProducerIDExpirationCheckIntervalMs: 600000,
@@ -503,6 +512,8 @@ var brokerKeys = func() []brokerKey {
 			func(b *Broker) *int32 { return &b.OffsetsRetentionMinutes }, 1),
 		int64Key("offsets.retention.check.interval.ms", "How often expired committed offsets are looked for.",
 			func(b *Broker) *int64 { return &b.OffsetsRetentionCheckIntervalMs }, 1),
+		int32Key("cluster.max.partitions", "Most partitions the cluster may hold over all topics; more get INVALID_PARTITIONS.",
+			func(b *Broker) *int32 { return &b.ClusterMaxPartitions }, 1),
 		int32Key("group.coordinator.max.groups", "Most consumer groups this broker's coordinator holds; a request creating one more gets COORDINATOR_NOT_AVAILABLE.",
 			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxGroups }, 1),
 		int64Key("producer.id.expiration.ms", "A producer id with no append to a partition for this long is forgotten there.",

@@ -64,6 +64,7 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"offsets.retention.minutes":                {[]string{"1", "10080", "2147483647"}, []string{"0", "-1", "7d"}},
 	"offsets.retention.check.interval.ms":      {[]string{"1", "600000", "9223372036854775807"}, []string{"0", "-1", "10m"}},
 	"offset.metadata.max.bytes":                {[]string{"0", "4096"}, []string{"-1", "4KB"}},
+	"cluster.max.partitions":                   {[]string{"1", "200000"}, []string{"0", "-1", "x"}},
 	"group.coordinator.max.groups":             {[]string{"1", "100000", "2147483647"}, []string{"0", "-1", "2147483648", "many"}},
 	"producer.id.expiration.ms":                {[]string{"1", "86400000", "9223372036854775807"}, []string{"0", "-1", "1d"}},
 	"producer.id.expiration.check.interval.ms": {[]string{"1", "600000"}, []string{"0", "-1", "10m"}},

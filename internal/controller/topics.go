@@ -34,7 +34,7 @@ func (c *Controller) CreateTopics(ctx context.Context, specs []TopicSpec, valida
 		return fill(errs, ErrClosed)
 	}
 	img := c.Image()
-	cmd := &createTopicsCmd{}
+	cmd := &createTopicsCmd{MaxPartitions: c.cfg.MaxPartitions}
 	var pos []int // index in specs of each cmd.Topics entry
 	for i, spec := range specs {
 		t, err := c.planTopic(img, spec)
@@ -261,7 +261,7 @@ func (c *Controller) CreatePartitionsWithAssignments(ctx context.Context, topic 
 		}
 		replicas = placeReplicas(brokers, rand.IntN(len(brokers)), current, add, rf)
 	}
-	res, err := c.submit(ctx, &createPartitionsCmd{TopicID: t.ID, Current: int32(current), Replicas: replicas}, validateOnly)
+	res, err := c.submit(ctx, &createPartitionsCmd{TopicID: t.ID, Current: int32(current), Replicas: replicas, MaxPartitions: c.cfg.MaxPartitions}, validateOnly)
 	return singleResult(res, err, topic)
 }
 
