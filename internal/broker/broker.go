@@ -176,6 +176,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	gcfg.InitialRebalanceDelay = config.Duration(int64(cfg.GroupInitialRebalanceDelayMs), time.Millisecond)
 	gcfg.MaxGroupSize = int(cfg.GroupMaxSize)
 	gcfg.MaxGroups = int(cfg.GroupCoordinatorMaxGroups)
+	gcfg.MaxMembers = int(cfg.GroupCoordinatorMaxMembers)
 	gcfg.OffsetsRetention = config.Duration(int64(cfg.OffsetsRetentionMinutes), time.Minute)
 	gcfg.OffsetsRetentionCheckInterval = config.Duration(cfg.OffsetsRetentionCheckIntervalMs, time.Millisecond)
 	gcfg.MaxMetadataBytes = int(cfg.OffsetMetadataMaxBytes)

@@ -174,6 +174,12 @@ type Broker struct {
 	// group.ErrTooManyGroups). Group ids are client-chosen text, so
 	// without it any client could grow the coordinator without bound.
 	GroupCoordinatorMaxGroups int32
+	// GroupCoordinatorMaxMembers (group.coordinator.max.members, Spool's
+	// own) is the most members, counting member ids handed out with
+	// MEMBER_ID_REQUIRED and not yet used, over all the coordinator's
+	// groups; a JoinGroup adding one more gets COORDINATOR_NOT_AVAILABLE.
+	// group.max.size (Kafka's default MaxInt32) bounds only one group.
+	GroupCoordinatorMaxMembers int32
 
 	// TopicDefaults are broker-level defaults for topic configs, keyed by
 	// the TOPIC config name (retention.ms) although they are set through
@@ -230,6 +236,7 @@ func Default() Broker {
 		OffsetsRetentionCheckIntervalMs: 600000,
 		OffsetMetadataMaxBytes:          4096,
 		GroupCoordinatorMaxGroups:       100000,
+		GroupCoordinatorMaxMembers:      200000,
 		ClusterMaxPartitions:            200000,
 
 		ProducerIDExpirationMs:              86400000,
@@ -345,6 +352,8 @@ var brokerKeys = func() []brokerKey {
 			func(b *Broker) *int64 { return &b.OffsetsRetentionCheckIntervalMs }, 1),
 		int32Key("cluster.max.partitions", "Most partitions the cluster may hold over all topics; more get INVALID_PARTITIONS.",
 			func(b *Broker) *int32 { return &b.ClusterMaxPartitions }, 1),
+		int32Key("group.coordinator.max.members", "Most members (and not yet used MEMBER_ID_REQUIRED ids) over all this broker's groups; a JoinGroup adding one more gets COORDINATOR_NOT_AVAILABLE.",
+			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxMembers }, 1),
 		int32Key("group.coordinator.max.groups", "Most consumer groups this broker's coordinator holds; a request creating one more gets COORDINATOR_NOT_AVAILABLE.",
 			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxGroups }, 1),
 		int64Key("producer.id.expiration.ms", "A producer id with no append to a partition for this long is forgotten there.",

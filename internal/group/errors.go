@@ -29,6 +29,11 @@ var (
 	// so the operator learns why consumers are stuck.
 	ErrTooManyGroups = fmt.Errorf("%w: too many consumer groups on this coordinator (group.coordinator.max.groups)", ErrCoordinatorNotAvailable)
 
+	// ErrTooManyMembers means a new member would take the coordinator
+	// past Config.MaxMembers; like ErrTooManyGroups it is a case of
+	// ErrCoordinatorNotAvailable.
+	ErrTooManyMembers = fmt.Errorf("%w: too many group members on this coordinator (group.coordinator.max.members)", ErrCoordinatorNotAvailable)
+
 	// ErrInvalidGroupID means the group id is empty where the API needs
 	// one (INVALID_GROUP_ID).
 	ErrInvalidGroupID = errors.New("invalid group id")

@@ -179,7 +179,7 @@ func (g *group) evictPendingOver(n int) {
 				oldest, at = id, deadline
 			}
 		}
-		delete(g.pending, oldest)
+		g.dropPending(oldest)
 	}
 }
 
@@ -193,13 +193,18 @@ func (s *shard) joinNewMember(g *group, req JoinRequest, now time.Time) (<-chan 
 		if oldID, ok := g.static[req.InstanceID]; ok {
 			return s.replaceStaticMember(g, g.members[oldID], newID, req, now)
 		}
+	}
+	if err := s.admitMember(g); err != nil {
+		return nil, nil, err
+	}
+	if req.InstanceID != "" {
 		return s.addMemberAndRebalance(g, newID, req, now), nil, nil
 	}
 	if req.RequireKnownMemberID {
 		// The pending id expires after one session timeout unless the
 		// member comes back with it.
 		g.evictPendingOver(maxPendingMembers - 1)
-		g.pending[newID] = now.Add(req.SessionTimeout)
+		g.addPending(newID, now.Add(req.SessionTimeout))
 		ch := make(chan joinOutcome, 1)
 		ch <- joinOutcome{res: JoinResult{MemberID: newID, Generation: -1}, err: ErrMemberIDRequired}
 		return ch, nil, nil
@@ -212,7 +217,7 @@ func (s *shard) joinKnownMember(g *group, req JoinRequest, now time.Time) (<-cha
 		return nil, nil, ErrFencedInstance
 	}
 	if _, ok := g.pending[req.MemberID]; ok {
-		delete(g.pending, req.MemberID)
+		g.dropPending(req.MemberID)
 		return s.addMemberAndRebalance(g, req.MemberID, req, now), nil, nil
 	}
 	if req.InstanceID != "" && g.static[req.InstanceID] == "" {

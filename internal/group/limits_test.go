@@ -95,3 +95,78 @@ func TestPendingMembersBounded(t *testing.T) {
 		t.Fatalf("newest pending id: %v", o.err)
 	}
 }
+
+// TestMemberCountCapped: members and pending member ids of all groups
+// count towards MaxMembers; a new member past it is refused (and its new
+// group not kept), expiry frees room, and loaded members are all kept.
+func TestMemberCountCapped(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxMembers = 2 })
+	_, ch := h.joinNew("a", "c0") // pending, then a member: counts once
+	if o := recv(t, ch); o.err != nil {
+		t.Fatal(o.err)
+	}
+	pend := joinReq("b", "", "c1")
+	pend.RequireKnownMemberID = true
+	if o := recv(t, h.join(pend)); !errors.Is(o.err, ErrMemberIDRequired) {
+		t.Fatalf("pending join: %v", o.err)
+	}
+	if n := h.c.MemberCount(); n != 2 {
+		t.Fatalf("%d members counted, want 2 (a member and a pending id)", n)
+	}
+	_, err := h.c.joinAsync(joinReq("c", "", "c2"))
+	if !errors.Is(err, ErrTooManyMembers) || !errors.Is(err, ErrCoordinatorNotAvailable) {
+		t.Fatalf("third member: %v, want ErrTooManyMembers (COORDINATOR_NOT_AVAILABLE)", err)
+	}
+	if _, err := h.c.joinAsync(pend); !errors.Is(err, ErrTooManyMembers) {
+		t.Fatalf("another pending id: %v, want ErrTooManyMembers", err)
+	}
+	if n := h.c.GroupCount(); n != 2 {
+		t.Fatalf("%d groups, want 2: the refused join must not leave group c", n)
+	}
+	// Nobody heartbeats: the member and the pending id expire.
+	h.tick(11 * time.Second)
+	if n := h.c.MemberCount(); n != 0 {
+		t.Fatalf("%d members after expiry, want 0", n)
+	}
+	if o := recv(t, h.join(pend)); !errors.Is(o.err, ErrMemberIDRequired) {
+		t.Fatalf("join after expiry: %v", o.err)
+	}
+
+	// Loaded members are kept even over a lower cap.
+	h2 := newHarness(t, nil)
+	h2.stableGroup("s", 3)
+	h2.cfg.MaxMembers = 1
+	h3 := h2.restart()
+	if n := h3.c.MemberCount(); n != 3 {
+		t.Fatalf("%d members loaded, want 3", n)
+	}
+	if _, err := h3.c.joinAsync(joinReq("s2", "", "x")); !errors.Is(err, ErrTooManyMembers) {
+		t.Fatalf("new member over the cap after load: %v", err)
+	}
+}
+
+// checkCounts fails the test if the coordinator's group and member counts
+// drifted from what its shards hold. Every harness checks it at the end,
+// so each coordinator test also tests the counting.
+func checkCounts(t *testing.T, c *Coordinator) {
+	t.Helper()
+	c.wg.Wait() // background writes apply their changes
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	groups, members := 0, 0
+	for _, s := range c.shards {
+		s.mu.Lock()
+		for _, g := range s.groups {
+			groups++
+			members += g.size()
+			if g.counter != &c.members {
+				t.Errorf("group %q is not counted", g.id)
+			}
+		}
+		s.mu.Unlock()
+	}
+	if groups != c.GroupCount() || members != c.MemberCount() {
+		t.Errorf("coordinator counts %d groups and %d members; its shards hold %d and %d",
+			c.GroupCount(), c.MemberCount(), groups, members)
+	}
+}
