@@ -100,7 +100,8 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		durability = partition.PeriodicFlush
 	}
 	b.partOpts = partition.Options{Durability: durability, FlushObserver: b.metrics.observeFlush,
-		NodeID: cfg.NodeID, ReplicaLagTime: ms(cfg.ReplicaLagTimeMaxMs), Logger: logger.With("component", "partition")}
+		NodeID: cfg.NodeID, ReplicaLagTime: ms(cfg.ReplicaLagTimeMaxMs), Logger: logger.With("component", "partition"),
+		ProducerIDExpiration: ms(cfg.ProducerIDExpirationMs), MaxProducers: int(cfg.ProducerStateMaxEntries)}
 	defer func() {
 		if err != nil {
 			// Not b: every error return has already set it to nil.
@@ -131,6 +132,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		Logger:                   logger.With("component", "controller"),
 		DefaultPartitions:        cfg.DefaultPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+		MaxPartitions:            int(cfg.ClusterMaxPartitions),
 
 		BrokerSessionTimeout:         ms(int64(cfg.BrokerSessionTimeoutMs)),
 		BrokerHeartbeatInterval:      ms(int64(cfg.BrokerHeartbeatIntervalMs)),
@@ -157,6 +159,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	}
 	b.partOpts.ISR = isrUpdater{b.ctrl}
 	b.partOpts.SessionLost = func() bool { return !b.ctrl.SessionHealthy() }
+	b.partOpts.ProducerIDAllocated = b.producerIDAllocated
 	runCtx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	if err := b.register(ctx, runCtx, host, port); err != nil {
@@ -172,6 +175,8 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	gcfg.MaxSessionTimeout = config.Duration(int64(cfg.GroupMaxSessionTimeoutMs), time.Millisecond)
 	gcfg.InitialRebalanceDelay = config.Duration(int64(cfg.GroupInitialRebalanceDelayMs), time.Millisecond)
 	gcfg.MaxGroupSize = int(cfg.GroupMaxSize)
+	gcfg.MaxGroups = int(cfg.GroupCoordinatorMaxGroups)
+	gcfg.MaxMembers = int(cfg.GroupCoordinatorMaxMembers)
 	gcfg.OffsetsRetention = config.Duration(int64(cfg.OffsetsRetentionMinutes), time.Minute)
 	gcfg.OffsetsRetentionCheckInterval = config.Duration(cfg.OffsetsRetentionCheckIntervalMs, time.Millisecond)
 	gcfg.MaxMetadataBytes = int(cfg.OffsetMetadataMaxBytes)
@@ -212,6 +217,23 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		"http", b.HTTPAddr(), "data_dir", cfg.DataDir, "durability", cfg.Durability, "cluster_id", b.ctrl.Image().ClusterID,
 		"took", time.Since(started).Round(time.Millisecond))
 	return b, nil
+}
+
+// producerIDWait bounds how long a produce waits for this broker's
+// metadata to learn of a producer id it does not know yet. Allocation is
+// committed before InitProducerId answers, so a real id arrives within a
+// metadata round trip; an invented one costs its sender this much.
+const producerIDWait = time.Second
+
+// producerIDAllocated is partition.Options.ProducerIDAllocated: ids below
+// the metadata's next unallocated producer id are valid.
+func (b *Broker) producerIDAllocated(id int64) bool {
+	if id < b.ctrl.Image().NextProducerID {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), producerIDWait)
+	defer cancel()
+	return b.ctrl.ProducerIDAllocated(ctx, id)
 }
 
 // KafkaAddr is the address the Kafka listener is bound to.

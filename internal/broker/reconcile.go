@@ -120,6 +120,8 @@ func (b *Broker) maintain(ctx context.Context) {
 	deleteFiles := every(1000)
 	defer deleteFiles.Stop()
 	clean := every(b.cfg.CleanerBackoffMs)
+	producers := every(b.cfg.ProducerIDExpirationCheckIntervalMs)
+	defer producers.Stop()
 	defer retention.Stop()
 	defer checkpoint.Stop()
 	defer clean.Stop()
@@ -152,6 +154,14 @@ func (b *Broker) maintain(ctx context.Context) {
 		case <-clean.C:
 			if err := b.store.Clean(ctx); err != nil && ctx.Err() == nil {
 				b.log.Error("log cleaning failed", "err", err)
+			}
+		case <-producers.C:
+			n := 0
+			for _, p := range b.parts.All() {
+				n += p.ExpireProducers()
+			}
+			if n > 0 {
+				b.log.Debug("expired idle producer ids", "count", n)
 			}
 		case <-flush:
 			if err := b.store.FlushAll(); err != nil {

@@ -146,6 +146,46 @@ type Broker struct {
 	// metadata string an offset commit may carry.
 	OffsetMetadataMaxBytes int32
 
+	// Idempotent-producer state, kept per partition in memory.
+
+	// ProducerIDExpirationMs (producer.id.expiration.ms): a producer id
+	// with no append to a partition for this long is forgotten there
+	// (Kafka's key and default, one day).
+	ProducerIDExpirationMs int64
+	// ProducerIDExpirationCheckIntervalMs
+	// (producer.id.expiration.check.interval.ms) is how often expired
+	// producer ids are swept out (Kafka's key and default, ten minutes);
+	// lookups also expire them lazily.
+	ProducerIDExpirationCheckIntervalMs int64
+	// ProducerStateMaxEntries (producer.state.max.entries, Spool's own)
+	// is the most producer ids one partition remembers; more evict the
+	// least recently written. It bounds what a client calling
+	// InitProducerId in a loop can make a partition hold.
+	ProducerStateMaxEntries int32
+
+	// ClusterMaxPartitions (cluster.max.partitions, Spool's own) is the
+	// most partitions the cluster may hold over all topics; creating
+	// topics or partitions past it fails with INVALID_PARTITIONS. It
+	// bounds what auto.create.topics.enable lets any client create by
+	// naming topics. The broker that proposes a creation applies its own
+	// value, so set it alike on every broker.
+	ClusterMaxPartitions int32
+
+	// GroupCoordinatorMaxGroups (group.coordinator.max.groups, Spool's
+	// own) is the most consumer groups this broker's coordinator holds at
+	// once, over all the __consumer_offsets partitions it leads. A
+	// request that would create one more fails (COORDINATOR_NOT_AVAILABLE
+	// for JoinGroup and OffsetCommit, which clients retry; see
+	// group.ErrTooManyGroups). Group ids are client-chosen text, so
+	// without it any client could grow the coordinator without bound.
+	GroupCoordinatorMaxGroups int32
+	// GroupCoordinatorMaxMembers (group.coordinator.max.members, Spool's
+	// own) is the most members, counting member ids handed out with
+	// MEMBER_ID_REQUIRED and not yet used, over all the coordinator's
+	// groups; a JoinGroup adding one more gets COORDINATOR_NOT_AVAILABLE.
+	// group.max.size (Kafka's default MaxInt32) bounds only one group.
+	GroupCoordinatorMaxMembers int32
+
 	// Limits bound what clients can make the broker spend.
 	Limits
 
@@ -204,6 +244,13 @@ func Default() Broker {
 		OffsetsRetentionMinutes:         10080,
 		OffsetsRetentionCheckIntervalMs: 600000,
 		OffsetMetadataMaxBytes:          4096,
+		GroupCoordinatorMaxGroups:       100000,
+		GroupCoordinatorMaxMembers:      200000,
+		ClusterMaxPartitions:            200000,
+
+		ProducerIDExpirationMs:              86400000,
+		ProducerIDExpirationCheckIntervalMs: 600000,
+		ProducerStateMaxEntries:             10000,
 
 		Limits: DefaultLimits(),
 	}
@@ -225,175 +272,6 @@ func Duration(n int64, unit time.Duration) time.Duration {
 		return math.MinInt64
 	}
 	return time.Duration(n) * unit
-}
-
-// brokerKey binds one property name to a Broker field.
-type brokerKey struct {
-	name, typ, doc string
-	get            func(*Broker) string
-	// set parses and stores v; it only fails when v cannot be parsed.
-	set func(*Broker, string) error
-	// check validates the field's current value.
-	check func(*Broker) error
-}
-
-func int32Key(name, doc string, f func(*Broker) *int32, min int64) brokerKey {
-	return brokerKey{name: name, typ: TypeInt, doc: doc,
-		get: func(b *Broker) string { return strconv.FormatInt(int64(*f(b)), 10) },
-		set: func(b *Broker, v string) error {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
-			if err != nil {
-				return invalid(name, "must be an int, got %q", v)
-			}
-			*f(b) = int32(n)
-			return nil
-		},
-		check: func(b *Broker) error {
-			if n := int64(*f(b)); n < min {
-				return invalid(name, "must be >= %d, got %d", min, n)
-			}
-			return nil
-		},
-	}
-}
-
-func int64Key(name, doc string, f func(*Broker) *int64, min int64) brokerKey {
-	return brokerKey{name: name, typ: TypeLong, doc: doc,
-		get: func(b *Broker) string { return strconv.FormatInt(*f(b), 10) },
-		set: func(b *Broker, v string) error {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return invalid(name, "must be a long, got %q", v)
-			}
-			*f(b) = n
-			return nil
-		},
-		check: func(b *Broker) error {
-			if n := *f(b); n < min {
-				return invalid(name, "must be >= %d, got %d", min, n)
-			}
-			return nil
-		},
-	}
-}
-
-func int16Key(name, doc string, f func(*Broker) *int16, min int64) brokerKey {
-	return brokerKey{name: name, typ: TypeShort, doc: doc,
-		get: func(b *Broker) string { return strconv.FormatInt(int64(*f(b)), 10) },
-		set: func(b *Broker, v string) error {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 16)
-			if err != nil {
-				return invalid(name, "must be a short, got %q", v)
-			}
-			*f(b) = int16(n)
-			return nil
-		},
-		check: func(b *Broker) error {
-			if n := int64(*f(b)); n < min {
-				return invalid(name, "must be >= %d, got %d", min, n)
-			}
-			return nil
-		},
-	}
-}
-
-func boolKey(name, doc string, f func(*Broker) *bool) brokerKey {
-	return brokerKey{name: name, typ: TypeBoolean, doc: doc,
-		get: func(b *Broker) string { return strconv.FormatBool(*f(b)) },
-		set: func(b *Broker, v string) error {
-			t, ok := parseBool(v)
-			if !ok {
-				return invalid(name, "must be true or false, got %q", v)
-			}
-			*f(b) = t
-			return nil
-		},
-		check: func(*Broker) error { return nil },
-	}
-}
-
-// stringKey stores v trimmed; check (may be nil) validates it.
-func stringKey(name, doc string, f func(*Broker) *string, check func(name, v string) error) brokerKey {
-	k := brokerKey{name: name, typ: TypeString, doc: doc,
-		get: func(b *Broker) string { return *f(b) },
-		set: func(b *Broker, v string) error { *f(b) = strings.TrimSpace(v); return nil },
-	}
-	k.check = func(b *Broker) error {
-		if check == nil {
-			return nil
-		}
-		return check(name, *f(b))
-	}
-	return k
-}
-
-func enumCheck(allowed ...string) func(name, v string) error {
-	return func(name, v string) error {
-		if msg, ok := oneOf(allowed...)(v); !ok {
-			return invalid(name, "%s", msg)
-		}
-		return nil
-	}
-}
-
-// listenerKey is a host:port setting that also accepts Kafka's
-// "PLAINTEXT://host:port" spelling. Spool has one plaintext listener, so
-// other protocols and lists are rejected rather than half-honoured.
-func listenerKey(name, doc string, f func(*Broker) *string, allowEmpty bool) brokerKey {
-	k := stringKey(name, doc, f, func(name, v string) error {
-		if v == "" && allowEmpty {
-			return nil
-		}
-		return checkHostPort(name, v)
-	})
-	k.set = func(b *Broker, v string) error {
-		v = strings.TrimSpace(v)
-		if strings.Contains(v, ",") {
-			return invalid(name, "Spool has a single listener; got the list %q", v)
-		}
-		if scheme, rest, ok := strings.Cut(v, "://"); ok {
-			if !strings.EqualFold(scheme, "PLAINTEXT") {
-				return invalid(name, "only PLAINTEXT listeners are supported, got %q", v)
-			}
-			v = rest
-		}
-		*f(b) = v
-		return nil
-	}
-	return k
-}
-
-func checkHostPort(name, v string) error {
-	_, port, err := net.SplitHostPort(v)
-	if err != nil {
-		return invalid(name, "must be host:port, got %q", v)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return invalid(name, "port must be 0-65535, got %q", v)
-	}
-	return nil
-}
-
-// checkVoters validates "id@host:port,..." syntax; the controller checks
-// the rest (duplicates, reachability).
-func checkVoters(name, v string) error {
-	if v == "" {
-		return nil
-	}
-	for _, item := range strings.Split(v, ",") {
-		item = strings.TrimSpace(item)
-		id, addr, ok := strings.Cut(item, "@")
-		if !ok {
-			return invalid(name, "entries must be id@host:port, got %q", item)
-		}
-		if n, err := strconv.ParseInt(id, 10, 32); err != nil || n < 0 {
-			return invalid(name, "voter id must be a non-negative int, got %q", item)
-		}
-		if err := checkHostPort(name, addr); err != nil {
-			return invalid(name, "voter address must be host:port, got %q", item)
-		}
-	}
-	return nil
 }
 
 // brokerKeys lists every broker-level property backed by a struct field,
@@ -485,6 +363,18 @@ var brokerKeys = func() []brokerKey {
 			func(b *Broker) *int32 { return &b.OffsetsRetentionMinutes }, 1),
 		int64Key("offsets.retention.check.interval.ms", "How often expired committed offsets are looked for.",
 			func(b *Broker) *int64 { return &b.OffsetsRetentionCheckIntervalMs }, 1),
+		int32Key("cluster.max.partitions", "Most partitions the cluster may hold over all topics; more get INVALID_PARTITIONS.",
+			func(b *Broker) *int32 { return &b.ClusterMaxPartitions }, 1),
+		int32Key("group.coordinator.max.members", "Most members (and not yet used MEMBER_ID_REQUIRED ids) over all this broker's groups; a JoinGroup adding one more gets COORDINATOR_NOT_AVAILABLE.",
+			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxMembers }, 1),
+		int32Key("group.coordinator.max.groups", "Most consumer groups this broker's coordinator holds; a request creating one more gets COORDINATOR_NOT_AVAILABLE.",
+			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxGroups }, 1),
+		int64Key("producer.id.expiration.ms", "A producer id with no append to a partition for this long is forgotten there.",
+			func(b *Broker) *int64 { return &b.ProducerIDExpirationMs }, 1),
+		int64Key("producer.id.expiration.check.interval.ms", "How often expired producer ids are swept out.",
+			func(b *Broker) *int64 { return &b.ProducerIDExpirationCheckIntervalMs }, 1),
+		int32Key("producer.state.max.entries", "Most producer ids one partition remembers; more evict the least recently written.",
+			func(b *Broker) *int32 { return &b.ProducerStateMaxEntries }, 1),
 		int32Key("offset.metadata.max.bytes", "Longest metadata string an offset commit may carry.",
 			func(b *Broker) *int32 { return &b.OffsetMetadataMaxBytes }, 0),
 	}
@@ -520,8 +410,8 @@ func (b *Broker) Set(key, value string) error {
 		return nil
 	}
 	if d, ok := lookupBrokerSynonym(key); ok {
-		if msg, ok := d.check(value); !ok {
-			return invalid(key, "%s", msg)
+		if err := d.ValidateSet(value); err != nil {
+			return renameKey(err, key)
 		}
 		if b.TopicDefaults == nil {
 			b.TopicDefaults = make(map[string]string)
@@ -579,8 +469,8 @@ func (b *Broker) Validate() error {
 			errs = append(errs, fmt.Errorf("TopicDefaults: %w", unknown(n)))
 			continue
 		}
-		if msg, ok := d.check(b.TopicDefaults[n]); !ok {
-			errs = append(errs, invalid(d.BrokerSynonym, "%s", msg))
+		if err := d.ValidateSet(b.TopicDefaults[n]); err != nil {
+			errs = append(errs, renameKey(err, d.BrokerSynonym))
 		}
 	}
 	if err := checkCompactionLags(b.TopicDefaults["min.compaction.lag.ms"], b.TopicDefaults["max.compaction.lag.ms"]); err != nil {

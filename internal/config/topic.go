@@ -60,16 +60,49 @@ type TopicConfigDef struct {
 	ReadOnly  bool
 
 	check rule
-	apply func(c *TopicConfig, v string) // v has passed check
+	// settable, if set, narrows check for values being set now
+	// (CreateTopics, AlterConfigs, IncrementalAlterConfigs, the broker's
+	// own config): check alone still admits values that older Spool
+	// versions accepted and stored, so topics created then keep opening.
+	settable rule
+	apply    func(c *TopicConfig, v string) // v has passed check
 }
 
-// Validate checks one value for this config. The error wraps
+// Validate checks one value for this config as stored. The error wraps
 // ErrInvalidConfigValue and names the config, the value and the rule.
 func (d TopicConfigDef) Validate(value string) error {
 	if msg, ok := d.check(value); !ok {
 		return invalid(d.Name, "%s", msg)
 	}
 	return nil
+}
+
+// ValidateSet checks a value someone is setting: Validate, then the
+// narrower rule of configs Spool accepts only in part.
+func (d TopicConfigDef) ValidateSet(value string) error {
+	if err := d.Validate(value); err != nil {
+		return err
+	}
+	if d.settable != nil {
+		if msg, ok := d.settable(value); !ok {
+			return invalid(d.Name, "%s", msg)
+		}
+	}
+	return nil
+}
+
+// onlyProducerCompression refuses every compression.type but producer.
+// Kafka recompresses batches into the topic's codec (or stores them
+// uncompressed) when it names one; Spool stores batches byte for byte as
+// the producer compressed them (offsets are assigned by rewriting the
+// header in place), so it refuses the setting rather than accept and
+// ignore it. Supporting it means decoding and re-encoding every batch on
+// the produce path.
+func onlyProducerCompression(v string) (string, bool) {
+	if strings.TrimSpace(v) == "producer" {
+		return "", true
+	}
+	return fmt.Sprintf("must be producer: Spool stores batches as the producer compressed them and does not recompress, got %q", v), false
 }
 
 // TopicConfig is the typed, effective configuration of one topic (topic
@@ -131,9 +164,10 @@ var topicDefs = []TopicConfigDef{
 	},
 	{
 		Name: "compression.type", Type: TypeString, Default: "producer", BrokerSynonym: "compression.type",
-		Doc:   "Final compression of stored batches; producer keeps whatever the producer sent.",
-		check: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
-		apply: func(c *TopicConfig, v string) { c.CompressionType = strings.TrimSpace(v) },
+		Doc:      "Final compression of stored batches; producer keeps whatever the producer sent (the only value Spool accepts: it does not recompress).",
+		check:    oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
+		settable: onlyProducerCompression,
+		apply:    func(c *TopicConfig, v string) { c.CompressionType = strings.TrimSpace(v) },
 	},
 	{
 		Name: "delete.retention.ms", Type: TypeLong, Default: "86400000", BrokerSynonym: "log.cleaner.delete.retention.ms",
@@ -302,7 +336,7 @@ func ValidateTopicConfigs(overrides map[string]string) error {
 		if !ok {
 			return unknown(k)
 		}
-		if err := d.Validate(overrides[k]); err != nil {
+		if err := d.ValidateSet(overrides[k]); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,7 @@ import (
 // a new config cannot ship without validator tests.
 var validatorCases = map[string]struct{ good, bad []string }{
 	"cleanup.policy":                  {[]string{"delete", "compact", "delete,compact", "compact, delete"}, []string{"", "keep", "delete,keep", ",", "Delete"}},
-	"compression.type":                {[]string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}, []string{"", "none", "GZIP", "brotli"}},
+	"compression.type":                {[]string{"producer"}, []string{"", "none", "GZIP", "brotli", "uncompressed", "gzip", "snappy", "lz4", "zstd"}},
 	"delete.retention.ms":             {[]string{"0", "86400000", "9223372036854775807"}, []string{"-1", "1.5", "x", "", "9223372036854775808"}},
 	"file.delete.delay.ms":            {[]string{"0", "60000"}, []string{"-1", "soon"}},
 	"flush.messages":                  {[]string{"1", "9223372036854775807"}, []string{"0", "-1", "many"}},
@@ -158,6 +158,34 @@ func TestResolveDefaults(t *testing.T) {
 	}
 	if DefaultTopicConfig() != want {
 		t.Fatalf("DefaultTopicConfig differs from ResolveTopicConfig(nil, nil)")
+	}
+}
+
+// TestCompressionTypeOnlyProducer: every codec is refused when set, at
+// the topic and in the broker config, while a value an older version
+// stored still resolves (the topic keeps opening).
+func TestCompressionTypeOnlyProducer(t *testing.T) {
+	for _, v := range []string{"uncompressed", "gzip", "snappy", "lz4", "zstd"} {
+		err := ValidateTopicConfigs(map[string]string{"compression.type": v})
+		if !errors.Is(err, ErrInvalidConfigValue) || !strings.Contains(err.Error(), "does not recompress") {
+			t.Errorf("topic compression.type=%s: %v, want a refusal saying why", v, err)
+		}
+		b := Default()
+		err = b.Set("compression.type", v)
+		if !errors.Is(err, ErrInvalidConfigValue) || !strings.HasPrefix(err.Error(), "compression.type: must be producer") {
+			t.Errorf("broker compression.type=%s: %v", v, err)
+		}
+		b.TopicDefaults = map[string]string{"compression.type": v}
+		if err := b.Validate(); !errors.Is(err, ErrInvalidConfigValue) {
+			t.Errorf("broker TopicDefaults compression.type=%s validated: %v", v, err)
+		}
+		if c, err := ResolveTopicConfig(map[string]string{"compression.type": v}, nil); err != nil || c.CompressionType != v {
+			t.Errorf("stored compression.type=%s no longer resolves: %+v, %v", v, c.CompressionType, err)
+		}
+	}
+	b := Default()
+	if err := b.Set("compression.type", "producer"); err != nil {
+		t.Fatal(err)
 	}
 }
 

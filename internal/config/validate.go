@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -21,6 +22,16 @@ func (e *valueError) Unwrap() error { return ErrInvalidConfigValue }
 // invalid builds a valueError for key from a rule description.
 func invalid(key, format string, args ...any) error {
 	return &valueError{key: key, msg: fmt.Sprintf(format, args...)}
+}
+
+// renameKey reports a topic config's valueError under the broker-level
+// name the operator actually set (log.retention.ms for retention.ms).
+func renameKey(err error, key string) error {
+	var ve *valueError
+	if errors.As(err, &ve) {
+		return &valueError{key: key, msg: ve.msg}
+	}
+	return err
 }
 
 // unknown reports a config name Spool does not know.

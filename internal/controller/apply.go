@@ -22,10 +22,27 @@ func (c *setClusterIDCmd) apply(b *builder, _ uint64) applyResult {
 
 func (c *createTopicsCmd) apply(b *builder, _ uint64) applyResult {
 	errs := make([]error, len(c.Topics))
+	total := b.partitionCount()
 	for i := range c.Topics {
-		errs[i] = c.Topics[i].apply(b)
+		if err := checkClusterPartitions(total, len(c.Topics[i].Replicas), c.MaxPartitions); err != nil {
+			errs[i] = err
+			continue
+		}
+		if errs[i] = c.Topics[i].apply(b); errs[i] == nil {
+			total += len(c.Topics[i].Replicas)
+		}
 	}
 	return applyResult{Errs: errs}
+}
+
+// checkClusterPartitions refuses adding n partitions to a cluster holding
+// total when that passes limit (0: no limit).
+func checkClusterPartitions(total, n, limit int) error {
+	if limit > 0 && total+n > limit {
+		return fmt.Errorf("%w: %d more would make %d partitions in the cluster, more than cluster.max.partitions (%d)",
+			ErrInvalidPartitions, n, total+n, limit)
+	}
+	return nil
 }
 
 func (t *newTopic) apply(b *builder) error {
@@ -134,6 +151,9 @@ func (c *createPartitionsCmd) apply(b *builder, _ uint64) applyResult {
 		return applyResult{Err: fmt.Errorf("%w: topic %q already has %d partitions", ErrInvalidPartitions, t.Name, current)}
 	}
 	if err := checkPartitionCount(current + len(c.Replicas)); err != nil {
+		return applyResult{Err: err}
+	}
+	if err := checkClusterPartitions(b.partitionCount(), len(c.Replicas), c.MaxPartitions); err != nil {
 		return applyResult{Err: err}
 	}
 	if err := checkAssignment(b, c.Replicas, int(t.ReplicationFactor())); err != nil {

@@ -166,6 +166,9 @@ type registerBrokerCmd struct {
 
 type createTopicsCmd struct {
 	Topics []newTopic `json:"topics"`
+	// MaxPartitions is the proposer's Config.MaxPartitions (0: none);
+	// entries written before it existed decode as no limit.
+	MaxPartitions int `json:"max_partitions,omitempty"`
 }
 
 // newTopic is a fully decided topic: its id and every partition's
@@ -188,6 +191,8 @@ type createPartitionsCmd struct {
 	TopicID  uuid      `json:"topic_id"`
 	Current  int32     `json:"current"`
 	Replicas [][]int32 `json:"replicas"`
+	// MaxPartitions is as in createTopicsCmd.
+	MaxPartitions int `json:"max_partitions,omitempty"`
 }
 
 // alterConfigsCmd either replaces a topic's overrides (Replace) or applies

@@ -121,6 +121,14 @@ type Config struct {
 	// DefaultReplicationFactor is used when a topic is created with
 	// replication factor -1 (default.replication.factor). Default 1.
 	DefaultReplicationFactor int16
+	// MaxPartitions is cluster.max.partitions: the most partitions the
+	// cluster may hold over all topics; 0 means no limit. Topic names
+	// are client text (auto.create.topics.enable creates a topic for any
+	// name a Metadata request asks for), and every partition costs every
+	// broker image memory and its replicas log directories, so the total
+	// is capped. The proposer's value travels in the command, so every
+	// node applies the same limit.
+	MaxPartitions int
 
 	// HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout and
 	// CommitTimeout are passed to Raft; see hashicorp/raft's Config. The

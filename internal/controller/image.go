@@ -160,7 +160,16 @@ func newBuilder(base *Image) *builder {
 	return &builder{base: base, next: *base}
 }
 
-func (b *builder) topic(name string) *Topic       { return b.next.topics[name] }
+func (b *builder) topic(name string) *Topic { return b.next.topics[name] }
+
+// partitionCount is the number of partitions over all topics.
+func (b *builder) partitionCount() int {
+	n := 0
+	for _, t := range b.next.topics {
+		n += len(t.Partitions)
+	}
+	return n
+}
 func (b *builder) topicByID(id [16]byte) *Topic   { return b.next.byID[id] }
 func (b *builder) broker(id int32) (Broker, bool) { br, ok := b.next.Brokers[id]; return br, ok }
 

@@ -34,7 +34,7 @@ func (c *Controller) CreateTopics(ctx context.Context, specs []TopicSpec, valida
 		return fill(errs, ErrClosed)
 	}
 	img := c.Image()
-	cmd := &createTopicsCmd{}
+	cmd := &createTopicsCmd{MaxPartitions: c.cfg.MaxPartitions}
 	var pos []int // index in specs of each cmd.Topics entry
 	for i, spec := range specs {
 		t, err := c.planTopic(img, spec)
@@ -261,7 +261,7 @@ func (c *Controller) CreatePartitionsWithAssignments(ctx context.Context, topic 
 		}
 		replicas = placeReplicas(brokers, rand.IntN(len(brokers)), current, add, rf)
 	}
-	res, err := c.submit(ctx, &createPartitionsCmd{TopicID: t.ID, Current: int32(current), Replicas: replicas}, validateOnly)
+	res, err := c.submit(ctx, &createPartitionsCmd{TopicID: t.ID, Current: int32(current), Replicas: replicas, MaxPartitions: c.cfg.MaxPartitions}, validateOnly)
 	return singleResult(res, err, topic)
 }
 
@@ -333,4 +333,27 @@ func fill(errs []error, err error) []error {
 		errs[i] = err
 	}
 	return errs
+}
+
+// ProducerIDAllocated reports whether id has been handed out by
+// AllocateProducerIDs (id < Image.NextProducerID). The id may come from a
+// block another broker reserved that this node's image has not applied
+// yet (the client asked that broker for an id and then produced here), so
+// it waits, bounded by ctx, for the image to pass id before answering
+// false. Ids allocated before a restart stay valid: the counter is
+// replicated state, restored before the broker serves.
+func (c *Controller) ProducerIDAllocated(ctx context.Context, id int64) bool {
+	for {
+		changed := c.st.waitCh()
+		if id < c.Image().NextProducerID {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		case <-c.stop:
+			return false
+		}
+	}
 }

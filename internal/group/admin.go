@@ -141,9 +141,7 @@ func (c *Coordinator) DeleteGroup(_ context.Context, groupID string) error {
 			g.transition(StateEmpty, emptySince)
 			return
 		}
-		if s.groups[g.id] == g {
-			delete(s.groups, g.id)
-		}
+		s.dropGroup(g)
 		s.c.log.Info("deleted group", "group", g.id)
 	})
 }

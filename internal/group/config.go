@@ -46,6 +46,22 @@ type Config struct {
 	InitialRebalanceDelay time.Duration
 	// MaxGroupSize is group.max.size (default MaxInt32).
 	MaxGroupSize int
+	// MaxGroups is group.coordinator.max.groups (Spool's own, default
+	// DefaultMaxGroups): the most groups the coordinator holds over all
+	// its partitions. Group ids are text any client picks, and a
+	// JoinGroup or an OffsetCommit with a new one creates a group, so
+	// without a cap one client could fill the broker's memory. Groups
+	// loaded from the log are never refused (they are already stored),
+	// so the count may exceed the cap after a takeover; only new groups
+	// wait until expiry or deletion brings it back under.
+	MaxGroups int
+	// MaxMembers is group.coordinator.max.members (Spool's own, default
+	// DefaultMaxMembers): the most members and pending member ids
+	// (MEMBER_ID_REQUIRED) over all the coordinator's groups. Kafka's
+	// group.max.size bounds one group and defaults to MaxInt32; a member
+	// lives a session timeout without any connection, so this is what
+	// bounds the coordinator's memory. Loaded members are never refused.
+	MaxMembers int
 
 	// OffsetsRetention is offsets.retention.minutes (7 days): the committed
 	// offsets of a group expire this long after it became empty (or, for
@@ -67,6 +83,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultMaxGroups is the default of Config.MaxGroups: far more groups
+// than a broker serves in practice, few enough that their empty shells
+// (a few hundred bytes each) stay far below a broker's memory.
+const DefaultMaxGroups = 100000
+
+// DefaultMaxMembers is the default of Config.MaxMembers. A member holds
+// its subscription and assignment (typically well under a kilobyte
+// each), so the default stays in the hundreds of megabytes.
+const DefaultMaxMembers = 200000
+
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -81,6 +107,8 @@ func DefaultConfig() Config {
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		MaxMetadataBytes:              4096,
+		MaxGroups:                     DefaultMaxGroups,
+		MaxMembers:                    DefaultMaxMembers,
 		TickInterval:                  100 * time.Millisecond,
 	}
 }
@@ -100,6 +128,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("group.max.session.timeout.ms: %v is below group.min.session.timeout.ms %v", c.MaxSessionTimeout, c.MinSessionTimeout)
 	case c.InitialRebalanceDelay < 0:
 		return fmt.Errorf("group.initial.rebalance.delay.ms: must not be negative, got %v", c.InitialRebalanceDelay)
+	case c.MaxMembers < 1:
+		return fmt.Errorf("group.coordinator.max.members: must be at least 1, got %d", c.MaxMembers)
+	case c.MaxGroups < 1:
+		return fmt.Errorf("group.coordinator.max.groups: must be at least 1, got %d", c.MaxGroups)
 	case c.MaxGroupSize < 1:
 		return fmt.Errorf("group.max.size: must be at least 1, got %d", c.MaxGroupSize)
 	case c.OffsetsRetention <= 0:

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -89,6 +90,17 @@ type Coordinator struct {
 	closed        bool
 	// loaded is closed and replaced whenever a shard finishes loading.
 	loaded chan struct{}
+	// groups counts the groups in all shards (see shard.addGroup); it is
+	// atomic because each shard updates it under its own mutex only.
+	groups atomic.Int64
+	// members counts the members and pending member ids of all groups in
+	// all shards (see group.counter).
+	members atomic.Int64
+	// capWarned is set while the group cap refuses creations, so the
+	// warning is logged once per episode rather than per request;
+	// memberCapWarned likewise for the member cap.
+	capWarned       atomic.Bool
+	memberCapWarned atomic.Bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -365,8 +377,78 @@ func (s *shard) unload() {
 			}
 		}
 	}
-	s.groups = map[string]*group{}
+	s.setGroups(map[string]*group{})
 }
+
+// addGroup creates and stores group id, unless the coordinator already
+// holds Config.MaxGroups groups (ErrTooManyGroups). The caller holds s.mu;
+// every change of s.groups goes through addGroup, dropGroup or setGroups
+// so the coordinator's count stays exact.
+func (s *shard) addGroup(id string, now time.Time) (*group, error) {
+	c := s.c
+	if n := c.groups.Load(); n >= int64(c.cfg.MaxGroups) {
+		if !c.capWarned.Swap(true) {
+			c.log.Warn("refusing new consumer groups: the coordinator holds group.coordinator.max.groups",
+				"groups", n, "limit", c.cfg.MaxGroups, "group", id)
+		}
+		return nil, ErrTooManyGroups
+	}
+	c.capWarned.Store(false)
+	g := newGroup(id, now)
+	g.counter = &c.members
+	s.groups[id] = g
+	c.groups.Add(1)
+	return g, nil
+}
+
+// admitMember refuses a new member id (a member or a pending one) for g
+// once the coordinator holds Config.MaxMembers of them
+// (ErrTooManyMembers). The caller holds s.mu.
+func (s *shard) admitMember(g *group) error {
+	c := s.c
+	if n := c.members.Load(); n >= int64(c.cfg.MaxMembers) {
+		if !c.memberCapWarned.Swap(true) {
+			c.log.Warn("refusing new group members: the coordinator holds group.coordinator.max.members",
+				"members", n, "limit", c.cfg.MaxMembers, "group", g.id)
+		}
+		return ErrTooManyMembers
+	}
+	c.memberCapWarned.Store(false)
+	return nil
+}
+
+// dropGroup removes g if it is still the shard's group of its id. The
+// caller holds s.mu.
+func (s *shard) dropGroup(g *group) {
+	if s.groups[g.id] == g {
+		delete(s.groups, g.id)
+		s.c.groups.Add(-1)
+		s.c.members.Add(-int64(g.size()))
+		g.counter = nil
+	}
+}
+
+// setGroups replaces the shard's groups (a load, an unload). The caller
+// holds s.mu.
+func (s *shard) setGroups(groups map[string]*group) {
+	for _, g := range s.groups {
+		s.c.members.Add(-int64(g.size()))
+		g.counter = nil
+	}
+	for _, g := range groups {
+		g.counter = &s.c.members
+		s.c.members.Add(int64(g.size()))
+	}
+	s.c.groups.Add(int64(len(groups) - len(s.groups)))
+	s.groups = groups
+}
+
+// GroupCount is how many groups the coordinator holds.
+func (c *Coordinator) GroupCount() int { return int(c.groups.Load()) }
+
+// MemberCount is how many members and pending member ids the
+// coordinator's groups hold.
+func (c *Coordinator) MemberCount() int { return int(c.members.Load()) }
 
 func (s *shard) now() time.Time { return s.c.cfg.Now() }
 

@@ -1,6 +1,9 @@
 package group
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The coordinator's errors. Each corresponds to one Kafka error code (the
 // handlers map them); the comments say when a client sees it.
@@ -17,6 +20,19 @@ var (
 	// ErrCoordinatorNotAvailable means the group is being removed or its
 	// state could not be written (COORDINATOR_NOT_AVAILABLE); retriable.
 	ErrCoordinatorNotAvailable = errors.New("group coordinator not available")
+
+	// ErrTooManyGroups means creating the group would take the
+	// coordinator past Config.MaxGroups. It is a case of
+	// ErrCoordinatorNotAvailable, which is what clients see (retriable,
+	// valid for JoinGroup and OffsetCommit alike): the limit lifts as
+	// empty groups expire or are deleted, and the broker logs a warning
+	// so the operator learns why consumers are stuck.
+	ErrTooManyGroups = fmt.Errorf("%w: too many consumer groups on this coordinator (group.coordinator.max.groups)", ErrCoordinatorNotAvailable)
+
+	// ErrTooManyMembers means a new member would take the coordinator
+	// past Config.MaxMembers; like ErrTooManyGroups it is a case of
+	// ErrCoordinatorNotAvailable.
+	ErrTooManyMembers = fmt.Errorf("%w: too many group members on this coordinator (group.coordinator.max.members)", ErrCoordinatorNotAvailable)
 
 	// ErrInvalidGroupID means the group id is empty where the API needs
 	// one (INVALID_GROUP_ID).

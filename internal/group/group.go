@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -172,7 +173,38 @@ type group struct {
 	subscribed map[string]bool
 	offsets    map[TopicPartition]offset
 
+	// counter is the coordinator's count of members and pending member
+	// ids (Config.MaxMembers), which this group's changes keep current
+	// while it is in a shard; nil while a load is still building it (the
+	// shard then adds the group's size at once, see shard.setGroups).
+	counter *atomic.Int64
+
 	writeMu sync.Mutex
+}
+
+// size is what the group counts towards Config.MaxMembers.
+func (g *group) size() int { return len(g.members) + len(g.pending) }
+
+func (g *group) counted(delta int64) {
+	if g.counter != nil {
+		g.counter.Add(delta)
+	}
+}
+
+// addPending records a member id handed out with MEMBER_ID_REQUIRED.
+func (g *group) addPending(id string, deadline time.Time) {
+	if _, ok := g.pending[id]; !ok {
+		g.counted(1)
+	}
+	g.pending[id] = deadline
+}
+
+// dropPending forgets a pending member id.
+func (g *group) dropPending(id string) {
+	if _, ok := g.pending[id]; ok {
+		delete(g.pending, id)
+		g.counted(-1)
+	}
 }
 
 func newGroup(id string, now time.Time) *group {
@@ -195,6 +227,9 @@ func (g *group) transition(s State, now time.Time) {
 func (g *group) add(m *member) {
 	if len(g.members) == 0 {
 		g.protocolType = m.protocolType
+	}
+	if _, ok := g.members[m.id]; !ok {
+		g.counted(1)
 	}
 	g.members[m.id] = m
 	g.order = append(g.order, m.id)
@@ -221,7 +256,10 @@ func (g *group) remove(m *member, err error) {
 		m.syncWaiter <- syncOutcome{err: err}
 		m.syncWaiter = nil
 	}
-	delete(g.members, m.id)
+	if _, ok := g.members[m.id]; ok {
+		delete(g.members, m.id)
+		g.counted(-1)
+	}
 	g.order = slices.DeleteFunc(g.order, func(id string) bool { return id == m.id })
 	if m.instanceID != "" && g.static[m.instanceID] == m.id {
 		delete(g.static, m.instanceID)

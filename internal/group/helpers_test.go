@@ -161,6 +161,7 @@ func startHarness(t *testing.T, cfg Config, clock *fakeClock, log *memLog) *harn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { checkCounts(t, c) }) // runs before Close
 	c.SetPartitions(1, []OwnedPartition{{Index: 0, Log: log}})
 	c.wg.Wait() // the load
 	return &harness{t: t, c: c, clock: clock, log: log, cfg: cfg}

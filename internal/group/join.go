@@ -110,13 +110,14 @@ func (s *shard) join(req JoinRequest) (ch <-chan joinOutcome, persist func(), er
 		if req.MemberID != "" {
 			return nil, nil, ErrUnknownMember
 		}
-		g = newGroup(req.Group, now)
-		s.groups[g.id] = g
+		if g, err = s.addGroup(req.Group, now); err != nil {
+			return nil, nil, err
+		}
 		defer func() {
 			// A group that a refused join would leave behind empty is
 			// not worth keeping.
-			if err != nil && len(g.members) == 0 && len(g.pending) == 0 && s.groups[g.id] == g {
-				delete(s.groups, g.id)
+			if err != nil && len(g.members) == 0 && len(g.pending) == 0 {
+				s.dropGroup(g)
 			}
 		}()
 	}
@@ -157,6 +158,32 @@ func (s *shard) acceptJoiningMember(g *group, memberID string) bool {
 	return true
 }
 
+// maxPendingMembers bounds the member ids one group has handed out with
+// MEMBER_ID_REQUIRED and not yet seen again (KIP-394). Each lives a
+// session timeout (up to group.max.session.timeout.ms, 30 minutes), and
+// a JoinGroup with an empty member id costs a client nothing, so without
+// a bound a loop of them grows the group by thousands of ids a second.
+// Past it the id closest to expiring is forgotten: that member's rejoin
+// gets UNKNOWN_MEMBER_ID and it starts over with an empty id, which
+// clients do by themselves. Kafka has no such bound; 1000 members
+// joining in the same instant is far beyond the groups Spool expects.
+const maxPendingMembers = 1000
+
+// evictPendingOver forgets the pending member ids closest to expiring
+// until at most n remain.
+func (g *group) evictPendingOver(n int) {
+	for len(g.pending) > n {
+		var oldest string
+		var at time.Time
+		for id, deadline := range g.pending {
+			if oldest == "" || deadline.Before(at) {
+				oldest, at = id, deadline
+			}
+		}
+		g.dropPending(oldest)
+	}
+}
+
 func (s *shard) joinNewMember(g *group, req JoinRequest, now time.Time) (<-chan joinOutcome, func(), error) {
 	prefix := req.ClientID
 	if req.InstanceID != "" {
@@ -167,12 +194,18 @@ func (s *shard) joinNewMember(g *group, req JoinRequest, now time.Time) (<-chan 
 		if oldID, ok := g.static[req.InstanceID]; ok {
 			return s.replaceStaticMember(g, g.members[oldID], newID, req, now)
 		}
+	}
+	if err := s.admitMember(g); err != nil {
+		return nil, nil, err
+	}
+	if req.InstanceID != "" {
 		return s.addMemberAndRebalance(g, newID, req, now), nil, nil
 	}
 	if req.RequireKnownMemberID {
 		// The pending id expires after one session timeout unless the
 		// member comes back with it.
-		g.pending[newID] = now.Add(req.SessionTimeout)
+		g.evictPendingOver(maxPendingMembers - 1)
+		g.addPending(newID, now.Add(req.SessionTimeout))
 		ch := make(chan joinOutcome, 1)
 		ch <- joinOutcome{res: JoinResult{MemberID: newID, Generation: -1}, err: ErrMemberIDRequired}
 		return ch, nil, nil
@@ -185,7 +218,7 @@ func (s *shard) joinKnownMember(g *group, req JoinRequest, now time.Time) (<-cha
 		return nil, nil, ErrFencedInstance
 	}
 	if _, ok := g.pending[req.MemberID]; ok {
-		delete(g.pending, req.MemberID)
+		g.dropPending(req.MemberID)
 		return s.addMemberAndRebalance(g, req.MemberID, req, now), nil, nil
 	}
 	if req.InstanceID != "" && g.static[req.InstanceID] == "" {

@@ -246,7 +246,7 @@ func (c *Coordinator) Leave(groupID string, members []LeaveMember) ([]error, err
 			id = staticID
 		}
 		if _, ok := g.pending[id]; ok && id != "" {
-			delete(g.pending, id)
+			g.dropPending(id)
 			s.advanceJoin(g, now)
 			continue
 		}
@@ -277,7 +277,7 @@ func (s *shard) removeMemberAndUpdate(g *group, m *member, err error, now time.T
 func (s *shard) expireMembers(g *group, now time.Time) {
 	for id, deadline := range g.pending {
 		if !now.Before(deadline) {
-			delete(g.pending, id)
+			g.dropPending(id)
 		}
 	}
 	for _, id := range append([]string(nil), g.order...) {

@@ -54,8 +54,10 @@ func (c *Coordinator) CommitOffsets(_ context.Context, req CommitRequest) ([]err
 			s.mu.Unlock()
 			return nil, ErrIllegalGeneration
 		}
-		g = newGroup(req.Group, s.now())
-		s.groups[g.id] = g
+		if g, err = s.addGroup(req.Group, s.now()); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
 	}
 	s.mu.Unlock()
 
@@ -309,8 +311,8 @@ func (s *shard) expireGroupOffsets(g *group) {
 		for _, tp := range expired {
 			delete(g.offsets, tp)
 		}
-		if dead && s.groups[g.id] == g {
-			delete(s.groups, g.id)
+		if dead {
+			s.dropGroup(g)
 		}
 		if len(expired) > 0 || dead {
 			s.c.log.Info("expired group offsets", "group", g.id, "offsets", len(expired), "group_removed", dead)

@@ -129,7 +129,7 @@ func (s *shard) load() {
 			if s.closed {
 				return
 			}
-			s.groups = st.build(s.now())
+			s.setGroups(st.build(s.now()))
 			s.loading = false
 			level := slog.LevelDebug
 			if len(s.groups) > 0 {

@@ -62,6 +62,7 @@ var errorTable = []struct {
 	{partition.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{partition.ErrUnknownProducerID, kerr.UnknownProducerID},
 	{partition.ErrTransactionsUnsupported, kerr.UnsupportedVersion},
 	// Record errors reach here unwrapped only from paths that parse
 	// stored or replicated batches; produce wraps them in partition's.

@@ -48,8 +48,9 @@ func (p *Partition) AppendAsFollower(data []byte) (lastOffset int64, err error) 
 	if err != nil {
 		return -1, err
 	}
+	now := p.opts.Now()
 	for i := range headers {
-		p.producers.recordBatch(&headers[i], headers[i].BaseOffset)
+		p.producers.recordBatch(&headers[i], headers[i].BaseOffset, now)
 	}
 	return ar.LastOffset, nil
 }

@@ -119,6 +119,8 @@ type cluster struct {
 	nodes map[int32]*partition.Partition
 	// lost is what every replica's Options.SessionLost reports.
 	lost atomic.Bool
+	// opts, if set, adjusts node id's Options before it opens.
+	opts func(id int32, o *partition.Options)
 }
 
 var testTP = storage.TopicPartition{Topic: "t", Partition: 0}
@@ -129,10 +131,16 @@ const lagTime = 10 * time.Second
 // with every replica in the ISR.
 func newCluster(t *testing.T, n int, minISR int32) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, minISR, nil)
+}
+
+// newClusterWith is newCluster with opts adjusting each replica's Options.
+func newClusterWith(t *testing.T, n int, minISR int32, opts func(id int32, o *partition.Options)) *cluster {
+	t.Helper()
 	cfg := config.DefaultTopicConfig()
 	cfg.MinInsyncReplicas = minISR
 	c := &cluster{t: t, fs: vfs.NewMem(), clock: &fakeClock{now: time.Unix(1_000_000, 0)}, cfg: cfg,
-		mgrs: make(map[int32]*storage.Manager), nodes: make(map[int32]*partition.Partition)}
+		mgrs: make(map[int32]*storage.Manager), nodes: make(map[int32]*partition.Partition), opts: opts}
 	var replicas []int32
 	for id := int32(1); id <= int32(n); id++ {
 		replicas = append(replicas, id)
@@ -165,8 +173,11 @@ func (c *cluster) open(id int32) *partition.Partition {
 	if err != nil {
 		c.t.Fatalf("opening log of %d: %v", id, err)
 	}
-	p := partition.New(l, [16]byte{1}, c.cfg, 0, partition.Options{
-		Now: c.clock.Now, NodeID: id, ISR: c.ctl, ReplicaLagTime: lagTime, SessionLost: c.lost.Load})
+	o := partition.Options{Now: c.clock.Now, NodeID: id, ISR: c.ctl, ReplicaLagTime: lagTime, SessionLost: c.lost.Load}
+	if c.opts != nil {
+		c.opts(id, &o)
+	}
+	p := partition.New(l, [16]byte{1}, c.cfg, 0, o)
 	c.mgrs[id], c.nodes[id] = mgr, p
 	return p
 }

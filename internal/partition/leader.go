@@ -45,6 +45,9 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 			return res, err
 		}
 	}
+	if err := p.checkProducerIDs(batches); err != nil {
+		return res, err
+	}
 
 	p.appendMu.Lock()
 	p.mu.Lock()
@@ -62,7 +65,8 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 		return res, fmt.Errorf("%w: %d in sync, %d required", ErrNotEnoughReplicas, isrSize, cfg.MinInsyncReplicas)
 	}
 	p.loadProducersLocked()
-	dup, ok, err := p.producers.check(batches)
+	now := p.opts.Now()
+	dup, ok, err := p.producers.check(batches, now)
 	if err != nil || ok {
 		p.appendMu.Unlock()
 		if err != nil {
@@ -79,7 +83,7 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 		p.appendMu.Unlock()
 		return res, err
 	}
-	p.producers.record(batches, ar.BaseOffset)
+	p.producers.record(batches, ar.BaseOffset, now)
 	p.appendMu.Unlock()
 	p.notify(true) // replica fetches long-poll on the log end
 

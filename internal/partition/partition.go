@@ -58,6 +58,9 @@ var (
 	// ErrInvalidProducerEpoch means an idempotent producer was fenced by a
 	// newer epoch of the same producer id.
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	// ErrUnknownProducerID means a batch carries a producer id this
+	// cluster never handed out (see Options.ProducerIDAllocated).
+	ErrUnknownProducerID = errors.New("unknown producer id")
 	// ErrTransactionsUnsupported means a transactional batch arrived;
 	// transactions are not implemented yet.
 	ErrTransactionsUnsupported = errors.New("transactional batches are not supported yet")
@@ -93,6 +96,22 @@ type Options struct {
 	// clients wait out their timeouts on a leader cut off from the
 	// cluster. Nil means never.
 	SessionLost func() bool
+
+	// ProducerIDExpiration is producer.id.expiration.ms: an idempotent
+	// producer with no append for this long is forgotten. Zero means
+	// DefaultProducerIDExpiration.
+	ProducerIDExpiration time.Duration
+	// MaxProducers is producer.state.max.entries, the most producers a
+	// partition remembers; more evict the least recently written. Zero
+	// means DefaultMaxProducers.
+	MaxProducers int
+	// ProducerIDAllocated reports whether the cluster has handed out a
+	// producer id (InitProducerId). The leader refuses batches with any
+	// other non-negative id (ErrUnknownProducerID); it is called outside
+	// the partition's locks and may wait briefly for the metadata to
+	// catch up. Followers never ask: they copy what the leader accepted.
+	// Nil accepts every id.
+	ProducerIDAllocated func(id int64) bool
 }
 
 // DefaultReplicaLagTime is Kafka's replica.lag.time.max.ms default.
@@ -112,7 +131,7 @@ type Partition struct {
 	// appendMu serializes validation-then-append so producer state and
 	// offsets agree.
 	appendMu  sync.Mutex
-	producers producerTable
+	producers *producerTable
 	// producersLoaded says producers holds the log's tail; see
 	// loadProducersLocked. Guarded by appendMu.
 	producersLoaded bool
@@ -147,7 +166,7 @@ func New(log *storage.Log, topicID [16]byte, cfg config.TopicConfig, leaderEpoch
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Partition{tp: log.TopicPartition(), topicID: topicID, log: log, opts: opts,
-		producers: make(producerTable), waiters: make(map[chan<- struct{}]bool)}
+		producers: newProducerTable(opts.ProducerIDExpiration, opts.MaxProducers), waiters: make(map[chan<- struct{}]bool)}
 	p.cfg.Store(&cfg)
 	p.leaderEpoch.Store(leaderEpoch)
 	p.hwm.Store(log.LogEndOffset())

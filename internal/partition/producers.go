@@ -1,7 +1,9 @@
 package partition
 
 import (
+	"container/list"
 	"fmt"
+	"time"
 
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage"
@@ -10,6 +12,20 @@ import (
 // producerBatchesKept is how many recent batches per producer are remembered
 // for duplicate detection; Kafka clients keep at most five in flight.
 const producerBatchesKept = 5
+
+// Bounds of the producer table; Options.ProducerIDExpiration and
+// Options.MaxProducers override them.
+const (
+	// DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms
+	// default: a producer that has not appended for a day is forgotten.
+	DefaultProducerIDExpiration = 24 * time.Hour
+	// DefaultMaxProducers is the default producer.state.max.entries, the
+	// most producers one partition remembers. Kafka has no such cap and
+	// relies on expiry alone, but InitProducerId costs a client nothing,
+	// so a loop of it (one batch per new id) would otherwise grow the
+	// table for a whole expiration period.
+	DefaultMaxProducers = 10000
+)
 
 // producerTable is the idempotent-producer state of a partition: per
 // producer id, its epoch and its last few batches. The caller holds the
@@ -20,11 +36,27 @@ const producerBatchesKept = 5
 // still recognises recent retries. An unknown producer's batch is accepted
 // and starts a new entry, so a retry of a batch older than the rebuilt tail
 // can be written twice. Persisting producer snapshots closes that gap later.
-type producerTable map[int64]*producerEntry
+//
+// The table is bounded two ways. A producer with no append for
+// expiration is forgotten (Kafka's producer.id.expiration.ms), checked
+// when it is looked up and by expire, which the broker's maintenance loop
+// calls. And it holds at most max producers: adding one more evicts the
+// least recently written. A forgotten producer that comes back is an
+// unknown producer again (see above): its next batch is accepted from any
+// sequence, so only a retry across the gap could be duplicated.
+type producerTable struct {
+	entries map[int64]*list.Element // values are *producerEntry
+	// lru orders the entries by last write, most recent first.
+	lru        *list.List
+	expiration time.Duration
+	max        int
+}
 
 type producerEntry struct {
-	epoch   int16
-	batches []sentBatch // oldest first
+	id        int64
+	epoch     int16
+	batches   []sentBatch // oldest first
+	lastWrite time.Time
 }
 
 type sentBatch struct {
@@ -32,15 +64,70 @@ type sentBatch struct {
 	baseOffset        int64
 }
 
+// newProducerTable returns an empty table; non-positive bounds mean the
+// defaults.
+func newProducerTable(expiration time.Duration, maxEntries int) *producerTable {
+	if expiration <= 0 {
+		expiration = DefaultProducerIDExpiration
+	}
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxProducers
+	}
+	return &producerTable{entries: make(map[int64]*list.Element), lru: list.New(), expiration: expiration, max: maxEntries}
+}
+
+// len is the number of producers remembered.
+func (t *producerTable) len() int { return len(t.entries) }
+
+// get returns the live entry of id, or nil. An expired entry is dropped
+// here, so a producer idle for longer than the expiration is unknown even
+// before the next maintenance pass.
+func (t *producerTable) get(id int64, now time.Time) *producerEntry {
+	el, ok := t.entries[id]
+	if !ok {
+		return nil
+	}
+	e := el.Value.(*producerEntry)
+	if t.expired(e, now) {
+		t.remove(el)
+		return nil
+	}
+	return e
+}
+
+func (t *producerTable) expired(e *producerEntry, now time.Time) bool {
+	return now.Sub(e.lastWrite) >= t.expiration
+}
+
+func (t *producerTable) remove(el *list.Element) {
+	delete(t.entries, el.Value.(*producerEntry).id)
+	t.lru.Remove(el)
+}
+
+// expire forgets every producer idle for the expiration and returns how
+// many it dropped. It walks from the least recently written and stops at
+// the first live one.
+func (t *producerTable) expire(now time.Time) int {
+	n := 0
+	for el := t.lru.Back(); el != nil; el = t.lru.Back() {
+		if !t.expired(el.Value.(*producerEntry), now) {
+			break
+		}
+		t.remove(el)
+		n++
+	}
+	return n
+}
+
 // check decides whether batches may be appended. It returns (offset, true)
 // when the request is a retry of batches already in the log.
-func (t producerTable) check(batches []record.Header) (int64, bool, error) {
+func (t *producerTable) check(batches []record.Header, now time.Time) (int64, bool, error) {
 	for i, h := range batches {
 		if h.ProducerID < 0 {
 			continue
 		}
-		e, ok := t[h.ProducerID]
-		if !ok {
+		e := t.get(h.ProducerID, now)
+		if e == nil {
 			continue
 		}
 		switch {
@@ -69,24 +156,35 @@ func (t producerTable) check(batches []record.Header) (int64, bool, error) {
 }
 
 // record remembers appended batches; base is the first batch's offset.
-func (t producerTable) record(batches []record.Header, base int64) {
+func (t *producerTable) record(batches []record.Header, base int64, now time.Time) {
 	off := base
 	for i := range batches {
-		t.recordBatch(&batches[i], off)
+		t.recordBatch(&batches[i], off, now)
 		off += int64(batches[i].LastOffsetDelta) + 1
 	}
 }
 
-// recordBatch remembers one batch written at base.
-func (t producerTable) recordBatch(h *record.Header, base int64) {
+// recordBatch remembers one batch written at base at time now, evicting
+// the least recently written producer if a new one exceeds the cap.
+func (t *producerTable) recordBatch(h *record.Header, base int64, now time.Time) {
 	if h.ProducerID < 0 {
 		return
 	}
-	e, ok := t[h.ProducerID]
-	if !ok || h.ProducerEpoch != e.epoch {
-		e = &producerEntry{epoch: h.ProducerEpoch}
-		t[h.ProducerID] = e
+	var e *producerEntry
+	if el, ok := t.entries[h.ProducerID]; ok {
+		e = el.Value.(*producerEntry)
+		t.lru.MoveToFront(el)
+	} else {
+		e = &producerEntry{id: h.ProducerID, epoch: h.ProducerEpoch}
+		t.entries[h.ProducerID] = t.lru.PushFront(e)
+		for len(t.entries) > t.max {
+			t.remove(t.lru.Back())
+		}
 	}
+	if h.ProducerEpoch != e.epoch {
+		e.epoch, e.batches = h.ProducerEpoch, e.batches[:0]
+	}
+	e.lastWrite = now
 	e.batches = append(e.batches, sentBatch{h.BaseSequence, h.LastSequence(), base})
 	if len(e.batches) > producerBatchesKept {
 		e.batches = e.batches[1:]
@@ -94,14 +192,15 @@ func (t producerTable) recordBatch(h *record.Header, base int64) {
 }
 
 // truncate forgets batches at or after end (a follower truncated its log).
-func (t producerTable) truncate(end int64) {
-	for id, e := range t {
+func (t *producerTable) truncate(end int64) {
+	for _, el := range t.entries {
+		e := el.Value.(*producerEntry)
 		n := len(e.batches)
 		for n > 0 && e.batches[n-1].baseOffset >= end {
 			n--
 		}
 		if n == 0 {
-			delete(t, id)
+			t.remove(el)
 			continue
 		}
 		e.batches = e.batches[:n]
@@ -127,14 +226,19 @@ const (
 // append races the rebuild.
 func (p *Partition) loadProducersLocked() {
 	if !p.producersLoaded {
-		p.producers.rebuild(p.log)
+		p.producers.rebuild(p.log, p.opts.Now())
 		p.producersLoaded = true
 	}
 }
 
 // rebuild fills the table from the tail of log (batch headers only).
-// Errors end the rebuild early: the table is a best-effort cache.
-func (t producerTable) rebuild(log *storage.Log) {
+// Errors end the rebuild early: the table is a best-effort cache. A
+// rebuilt producer counts as written now. Kafka takes the batch's max
+// timestamp instead, but that is the producer's CreateTime: a producer
+// writing old timestamps would be expired at once and its retries after a
+// restart not recognised. An idle producer in the tail therefore lives
+// one more expiration period; the cap and the tail's size bound that.
+func (t *producerTable) rebuild(log *storage.Log, now time.Time) {
 	end := log.LogEndOffset()
 	off := max(log.LogStartOffset(), end-producerRebuildOffsets)
 	var buf []byte
@@ -148,7 +252,7 @@ func (t producerTable) rebuild(log *storage.Log) {
 		next := off
 		_, err = record.Batches(r.Data, func(h record.Header, _ []byte) error {
 			if h.LastOffset() >= off {
-				t.recordBatch(&h, h.BaseOffset)
+				t.recordBatch(&h, h.BaseOffset, now)
 			}
 			next = h.NextOffset()
 			return nil
@@ -165,4 +269,60 @@ func nextSequence(s int32) int32 {
 		return 0
 	}
 	return s + 1
+}
+
+// checkProducerIDs refuses batches whose producer id this cluster never
+// allocated (Options.ProducerIDAllocated). Without it a client could
+// write under any id, skipping InitProducerId: a made-up id could collide
+// with (and corrupt the sequence state of) a real producer, and ids
+// invented in bulk would churn the producer table.
+//
+// The answer is UNKNOWN_PRODUCER_ID. Kafka itself never validates the id
+// on produce (its ProducerStateManager accepts an unknown producer from
+// any sequence, and since KIP-360 brokers no longer return this code on
+// produce at all), so this is a Spool refusal; the code is the one whose
+// meaning fits, and clients react to it by fetching a new id
+// (InitProducerId with their current id, KIP-360; franz-go fails the
+// producer id and re-initialises), which is exactly the recovery an
+// invented or foreign id needs. INVALID_PRODUCER_EPOCH is kept for what
+// Kafka uses it for: an epoch older than the one the partition knows.
+//
+// It runs before the append lock because the check may wait for this
+// broker's metadata image to learn of a block another broker reserved.
+func (p *Partition) checkProducerIDs(batches []record.Header) error {
+	if p.opts.ProducerIDAllocated == nil {
+		return nil
+	}
+	checked := int64(-1)
+	for i := range batches {
+		id := batches[i].ProducerID
+		if id < 0 || id == checked {
+			continue
+		}
+		if !p.opts.ProducerIDAllocated(id) {
+			return fmt.Errorf("%w: producer id %d was never allocated by this cluster (InitProducerId)", ErrUnknownProducerID, id)
+		}
+		checked = id
+	}
+	return nil
+}
+
+// ExpireProducers forgets the idempotent producers that have not appended
+// for producer.id.expiration.ms and returns how many it dropped. The
+// broker's maintenance loop calls it; lookups also expire lazily. A table
+// not yet rebuilt from the log is left alone: it is empty.
+func (p *Partition) ExpireProducers() int {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if !p.producersLoaded {
+		return 0
+	}
+	return p.producers.expire(p.opts.Now())
+}
+
+// ProducerCount is how many idempotent producers the partition remembers.
+func (p *Partition) ProducerCount() int {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	return p.producers.len()
 }
