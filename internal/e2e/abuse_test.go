@@ -300,7 +300,7 @@ func dialSmallWindow(t *testing.T, addr string) *rawConn {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &rawConn{t: t, conn: c}
+	return newRawConn(t, c)
 }
 
 // randomBytes is n bytes that compress to no less than n.

@@ -3,9 +3,7 @@ package e2e
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
-	"io"
 	"net"
 	"os"
 	"testing"
@@ -13,14 +11,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/wire"
 )
 
 // rawConn speaks the Kafka protocol by hand: frames built with kmsg, no
 // client library in between, so a test controls every byte the broker sees.
+// It is a wire.Conn that fails the test on errors.
 type rawConn struct {
 	t    *testing.T
 	conn net.Conn
-	corr int32
+	w    *wire.Conn
 }
 
 // rawIOTimeout bounds each raw read and write, so a broker that neither
@@ -34,7 +35,11 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &rawConn{t: t, conn: c}
+	return newRawConn(t, c)
+}
+
+func newRawConn(t *testing.T, c net.Conn) *rawConn {
+	return &rawConn{t: t, conn: c, w: wire.New(c, wire.Options{ClientID: "spool-e2e", MaxResponseBytes: 64 << 20})}
 }
 
 // writeBytes writes b as is.
@@ -47,33 +52,18 @@ func (c *rawConn) writeBytes(b []byte) error {
 // send writes req as one frame and returns its correlation id.
 func (c *rawConn) send(req kmsg.Request) int32 {
 	c.t.Helper()
-	c.corr++
-	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("spool-e2e")).AppendRequest(nil, req, c.corr)
-	if err := c.writeBytes(frame); err != nil {
-		c.t.Fatalf("writing %s request: %v", kmsg.NameForKey(req.Key()), err)
+	c.conn.SetWriteDeadline(time.Now().Add(rawIOTimeout))
+	corr, err := c.w.Send(req)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	return c.corr
+	return corr
 }
 
 // readFrame reads one response frame and checks its correlation id.
 func (c *rawConn) readFrame(corr int32) ([]byte, error) {
 	c.conn.SetReadDeadline(time.Now().Add(rawIOTimeout))
-	var size [4]byte
-	if _, err := io.ReadFull(c.conn, size[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n < 4 || n > 64<<20 {
-		return nil, fmt.Errorf("response frame size %d is implausible", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(c.conn, body); err != nil {
-		return nil, err
-	}
-	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
-		return nil, fmt.Errorf("response correlation id %d, want %d", got, corr)
-	}
-	return body[4:], nil
+	return c.w.ReadFrame(corr)
 }
 
 // roundTrip sends req and decodes the response at the request's version.
@@ -85,17 +75,8 @@ func (c *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
 		c.t.Fatalf("reading %s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
 	}
 	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	// Flexible responses carry a tagged-field section in the response
-	// header, except ApiVersions, whose header is always v0.
-	if resp.IsFlexible() && req.Key() != 18 {
-		if len(body) == 0 || body[0] != 0 {
-			c.t.Fatalf("%s response header: expected an empty tag section", kmsg.NameForKey(req.Key()))
-		}
-		body = body[1:]
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		c.t.Fatalf("decoding %s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	if err := wire.Decode(req, resp, body); err != nil {
+		c.t.Fatal(err)
 	}
 	return resp
 }

@@ -7,30 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spool-mq/spool/internal/testkit"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spool-mq/spool/internal/record"
 )
 
-// fakeClock is a clock that only moves when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// fakeClock is the shared fake clock.
+type fakeClock = testkit.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.UnixMilli(1_700_000_000_000)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newFakeClock() *fakeClock { return testkit.NewClock() }
 
 // memLog is an in-memory Log. Appended batches are checked with the same
 // rules the partition applies to producers, so what the coordinator

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spool-mq/spool/internal/testkit"
+
 	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/storage"
@@ -29,23 +31,8 @@ var (
 	errStaleVersion     = errors.New("fake controller: stale partition epoch")
 )
 
-// fakeClock is a settable clock shared by the replicas.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// fakeClock is the shared fake clock, one for all the replicas.
+type fakeClock = testkit.Clock
 
 // fakeController holds the partition's metadata and applies ISR proposals
 // the way the real controller does: only from the current leader epoch and
@@ -139,7 +126,7 @@ func newClusterWith(t *testing.T, n int, minISR int32, opts func(id int32, o *pa
 	t.Helper()
 	cfg := config.DefaultTopicConfig()
 	cfg.MinInsyncReplicas = minISR
-	c := &cluster{t: t, fs: vfs.NewMem(), clock: &fakeClock{now: time.Unix(1_000_000, 0)}, cfg: cfg,
+	c := &cluster{t: t, fs: vfs.NewMem(), clock: clockAt(time.Unix(1_000_000, 0)), cfg: cfg,
 		mgrs: make(map[int32]*storage.Manager), nodes: make(map[int32]*partition.Partition), opts: opts}
 	var replicas []int32
 	for id := int32(1); id <= int32(n); id++ {
@@ -300,4 +287,10 @@ func assertPending(t *testing.T, done <-chan produceResult) {
 		t.Fatalf("acks=all produce completed early: %+v", r)
 	default:
 	}
+}
+
+func clockAt(t time.Time) *fakeClock {
+	c := &fakeClock{}
+	c.Set(t)
+	return c
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spool-mq/spool/internal/storage"
+	"github.com/spool-mq/spool/internal/wire"
 )
 
 // partState is one followed partition inside a fetcher.
@@ -58,7 +59,7 @@ type fetcher struct {
 	nextGen uint64
 
 	// Used only by the run goroutine.
-	conn    *conn
+	conn    *wire.Conn
 	backoff time.Duration
 }
 
@@ -248,7 +249,7 @@ func (f *fetcher) connect() error {
 	if err != nil {
 		return fmt.Errorf("dialing broker %d: %w", f.leader, err)
 	}
-	f.conn = newConn(nc, fmt.Sprintf("spool-replica-%d", f.m.cfg.NodeID))
+	f.conn = wire.New(nc, wire.Options{ClientID: fmt.Sprintf("spool-replica-%d", f.m.cfg.NodeID)})
 	return nil
 }
 

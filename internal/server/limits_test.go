@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/testkit"
 )
 
 // funcHandler serves every request with fn.
@@ -105,13 +107,9 @@ func TestHangupCancelsParkedRequest(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the parked request's context was not cancelled when the client hung up")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(m.connections) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("connection still counted after the hang-up: %v", testutil.ToFloat64(m.connections))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the hung-up connection to be uncounted", func() bool {
+		return testutil.ToFloat64(m.connections) == 0
+	})
 	c2 := dialBounded(t, addr) // max.connections is 1: the slot must be free
 	c2.Write(withBody(18, 3, 2, kmsg.NewPtrApiVersionsRequest()))
 	readResponse(t, bufio.NewReader(c2))
@@ -169,22 +167,15 @@ func TestStalledFrameHoldsFirstChunk(t *testing.T) {
 	c := dialBounded(t, addr)
 	c.Write(binary.BigEndian.AppendUint32(nil, 90<<20))
 	c.Write(make([]byte, 1000))
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(m.budgetInUse) != firstChunk {
-		if time.Now().After(deadline) {
-			t.Fatalf("budget in use %v, want the first chunk (%d)", testutil.ToFloat64(m.budgetInUse), firstChunk)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the stalled frame to hold its first chunk of budget", func() bool {
+		return testutil.ToFloat64(m.budgetInUse) == firstChunk
+	})
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("stalled connection not closed")
 	}
-	for testutil.ToFloat64(m.budgetInUse) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("budget not returned after the timeout: %v", testutil.ToFloat64(m.budgetInUse))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the budget to be returned after the timeout", func() bool {
+		return testutil.ToFloat64(m.budgetInUse) == 0
+	})
 	if v := testutil.ToFloat64(m.timeouts.WithLabelValues("read")); v != 1 {
 		t.Fatalf("read timeouts counted: %v, want 1", v)
 	}

@@ -7,7 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/spool-mq/spool/internal/testkit"
 
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage/storagetest"
@@ -20,27 +21,10 @@ var testTP = TopicPartition{Topic: "orders", Partition: 3}
 
 var testTopicID = [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 
-// fakeClock is a settable clock for retention and rolls.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// fakeClock is the shared fake clock, for retention and rolls.
+type fakeClock = testkit.Clock
 
-func newClock() *fakeClock { return &fakeClock{now: time.UnixMilli(1_700_000_000_000)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Ms() int64 { return c.Now().UnixMilli() }
+func newClock() *fakeClock { return testkit.NewClock() }
 
 // logRecorder keeps log records so tests can assert on warnings.
 type logRecorder struct {

@@ -107,9 +107,7 @@ func TestRetentionByTimeUsesModTimeWithoutTimestamps(t *testing.T) {
 		t.Fatalf("MaxTimestamp = %d %d", ts, off)
 	}
 	// File modification times are real time; move the fake clock past them.
-	e.clock.mu.Lock()
-	e.clock.now = time.Now().Add(time.Hour)
-	e.clock.mu.Unlock()
+	e.clock.Set(time.Now().Add(time.Hour))
 	n, err := l.EnforceRetention()
 	if err != nil || n != 5 {
 		t.Fatalf("deleted %d, %v", n, err)

@@ -419,6 +419,21 @@ func TestScenarioMinInsyncReplicas(t *testing.T) {
 	topic := topicName(t, "strict")
 	createTopic(t, c, topicSpec{Name: topic, Partitions: 1, RF: 3, Configs: map[string]string{"min.insync.replicas": "3"}})
 	ctx := testContext(t, 90*time.Second)
+	// The client below gives up after one retry, so every broker it may
+	// ask must know the new topic first.
+	for node := 1; node <= 3; node++ {
+		c.WaitFor(t, failoverTimeout, fmt.Sprintf("node %d to know %s", node, topic), func(ctx context.Context) (bool, string) {
+			md, err := c.NodeMetadata(ctx, node)
+			if err != nil {
+				return false, err.Error()
+			}
+			p, err := findPartition(md, topic, 0)
+			if err != nil {
+				return false, err.Error()
+			}
+			return p.Leader >= 0 && len(p.ISR) == 3, fmt.Sprintf("leader %d, ISR %v", p.Leader, p.ISR)
+		})
+	}
 	all := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1), kgo.RecordDeliveryTimeout(5*time.Second))
 	if err := all.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
 		t.Fatalf("acks=all with every replica in sync: %v", err)

@@ -1,4 +1,4 @@
-package replication
+package wire
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 // rawPeer accepts one connection and answers each request frame with
 // reply(correlationID), or never if reply is nil.
-func rawPeer(t *testing.T, reply func(corr int32) []byte) *conn {
+func rawPeer(t *testing.T, reply func(corr int32) []byte) *Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,7 +48,7 @@ func rawPeer(t *testing.T, reply func(corr int32) []byte) *conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newConn(nc, "spool-replica-1")
+	c := New(nc, Options{ClientID: "spool-replica-1"})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
