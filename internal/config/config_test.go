@@ -33,6 +33,23 @@ func TestHeartbeatMustBeShorterThanSession(t *testing.T) {
 	}
 }
 
+func TestDecompressedLimitFollowsMessageMaxBytes(t *testing.T) {
+	b := Default()
+	if err := b.Set("message.max.bytes", "100000000"); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Validate()
+	if err == nil || !strings.Contains(err.Error(), "message.max.decompressed.bytes: must be >= message.max.bytes (100000000)") {
+		t.Fatalf("Validate() = %v, want the decompressed limit error", err)
+	}
+	if err := b.Set("message.max.decompressed.bytes", "100000000"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // brokerSetCases has good and bad values for every broker key; the test
 // fails if a key is missing so new keys get validator tests.
 var brokerSetCases = map[string]struct{ good, bad []string }{
@@ -51,6 +68,7 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"log.format":                              {[]string{"text", "json"}, []string{"yaml", ""}},
 	"log.level":                               {[]string{"debug", "info", "warn", "error"}, []string{"trace", "INFO", ""}},
 	"log.retention.check.interval.ms":         {[]string{"1", "300000"}, []string{"0", "-5"}},
+	"message.max.decompressed.bytes":          {[]string{"1048588", "67108864", "9223372036854775807"}, []string{"1023", "-1", "64MB"}},
 	"max.connections":                         {[]string{"1", "10000"}, []string{"0", "-1", "lots"}},
 	"node.id":                                 {[]string{"0", "1", "2147483647"}, []string{"-1", "2147483648", "one", ""}},
 	"num.partitions":                          {[]string{"1", "64"}, []string{"0", "-1", "x"}},

@@ -50,6 +50,8 @@ var errorTable = []struct {
 	{partition.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{partition.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch},
 	{partition.ErrMessageTooLarge, kerr.MessageTooLarge},
+	{partition.ErrDecompressedTooLarge, kerr.MessageTooLarge},
+	{partition.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{partition.ErrCorruptBatch, kerr.CorruptMessage},
 	{partition.ErrInvalidRecord, kerr.InvalidRecord},
 	{partition.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},

@@ -32,18 +32,14 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 	if len(data) == 0 {
 		return res, fmt.Errorf("%w: no record batches", ErrCorruptBatch)
 	}
+	now := p.opts.Now().UnixMilli()
 	var appendTime int64 = -1
 	if cfg.LogAppendTime {
-		appendTime = p.opts.Now().UnixMilli()
+		appendTime = now
 	}
-	batches, err := validate(data, cfg.MaxMessageBytes, appendTime)
+	batches, err := validate(p.opts.Decoder, data, cfg.MaxMessageBytes, appendTime, produceRules(cfg, now))
 	if err != nil {
 		return res, err
-	}
-	if cfg.CleanupCompact {
-		if err := requireKeys(p.opts.Decoder, data); err != nil {
-			return res, err
-		}
 	}
 
 	p.appendMu.Lock()
