@@ -375,8 +375,7 @@ func validate(dec *record.Decoder, data []byte, maxMessageBytes int32, appendTim
 func recordsError(i int, limit int64, err error) error {
 	switch {
 	case errors.Is(err, record.ErrTooLarge):
-		return fmt.Errorf("%w: batch %d: its records decompress to more than message.max.decompressed.bytes (%d): %w",
-			ErrDecompressedTooLarge, i, limit, err)
+		return fmt.Errorf("%w (message.max.decompressed.bytes=%d): batch %d: %w", ErrDecompressedTooLarge, limit, i, err)
 	case errors.Is(err, record.ErrInvalidTimestamp):
 		return fmt.Errorf("%w: batch %d: %w", ErrInvalidTimestamp, i, err)
 	}
