@@ -51,28 +51,40 @@ func recordError(i int32, err error) error {
 	return fmt.Errorf("%w: record %d %w", ErrInvalidRecord, i, err)
 }
 
-// varint reads a zig-zag varint at b[*pos:].
-func varint(b []byte, pos *int) (int64, bool) {
-	v, n := binary.Varint(b[*pos:])
-	if n <= 0 {
-		return 0, false
+// varint reads a zig-zag varint at b[p:] and returns it with the position
+// after it, or p = -1 if it is malformed. One-byte varints, the common case
+// for deltas and short lengths, skip binary.Varint's loop (and inline).
+func varint(b []byte, p int) (int64, int) {
+	if uint(p) < uint(len(b)) && b[p] < 0x80 {
+		u := int64(b[p])
+		return u>>1 ^ -(u & 1), p + 1
 	}
-	*pos += n
-	return v, true
+	return varintSlow(b, p)
 }
 
-// varBytes reads a length-prefixed byte string; -1 is null when nullable.
-func varBytes(b []byte, pos *int, nullable bool) ([]byte, bool) {
-	l, ok := varint(b, pos)
-	if !ok || l < -1 || (l == -1 && !nullable) || l > int64(len(b)-*pos) {
-		return nil, false
+func varintSlow(b []byte, p int) (int64, int) {
+	if uint(p) > uint(len(b)) {
+		return 0, -1
+	}
+	v, n := binary.Varint(b[p:])
+	if n <= 0 {
+		return 0, -1
+	}
+	return v, p + n
+}
+
+// varBytes reads a length-prefixed byte string at b[p:]; -1 is null when
+// nullable. It returns p = -1 if the string is malformed.
+func varBytes(b []byte, p int, nullable bool) ([]byte, int) {
+	l, p := varint(b, p)
+	if p < 0 || l < -1 || (l == -1 && !nullable) || l > int64(len(b)-p) {
+		return nil, -1
 	}
 	if l == -1 {
-		return nil, true
+		return nil, p
 	}
-	v := b[*pos : *pos+int(l) : *pos+int(l)]
-	*pos += int(l)
-	return v, true
+	end := p + int(l)
+	return b[p:end:end], end
 }
 
 // parseRecord checks and reads one record body (the bytes after its
@@ -85,36 +97,35 @@ func parseRecord(b []byte, f *fields) error {
 	}
 	f.attrs = int8(b[0])
 	pos := 1
-	var ok bool
-	if f.tsDelta, ok = varint(b, &pos); !ok {
+	if f.tsDelta, pos = varint(b, pos); pos < 0 {
 		return errVarint
 	}
-	od, ok := varint(b, &pos)
-	if !ok {
+	od, pos := varint(b, pos)
+	if pos < 0 {
 		return errVarint
 	}
 	if od < math.MinInt32 || od > math.MaxInt32 {
 		return errOffsetDelta
 	}
 	f.offDelta = int32(od)
-	if f.key, ok = varBytes(b, &pos, true); !ok {
+	if f.key, pos = varBytes(b, pos, true); pos < 0 {
 		return errKeyLength
 	}
-	if f.value, ok = varBytes(b, &pos, true); !ok {
+	if f.value, pos = varBytes(b, pos, true); pos < 0 {
 		return errValueLength
 	}
-	n, ok := varint(b, &pos)
+	n, pos := varint(b, pos)
 	// A header takes at least two bytes (two one-byte lengths).
-	if !ok || n < 0 || n > int64(len(b)-pos)/2 {
+	if pos < 0 || n < 0 || n > int64(len(b)-pos)/2 {
 		return errHeaderCount
 	}
 	f.nHeaders = int(n)
 	start := pos
 	for range f.nHeaders {
-		if _, ok := varBytes(b, &pos, false); !ok {
+		if _, pos = varBytes(b, pos, false); pos < 0 {
 			return errHeaderKey
 		}
-		if _, ok := varBytes(b, &pos, true); !ok {
+		if _, pos = varBytes(b, pos, true); pos < 0 {
 			return errHeaderValue
 		}
 	}
@@ -129,8 +140,9 @@ func parseRecord(b []byte, f *fields) error {
 func (f *fields) appendHeaders(dst []kmsg.Header) []kmsg.Header {
 	pos := 0
 	for range f.nHeaders {
-		k, _ := varBytes(f.headers, &pos, false)
-		v, _ := varBytes(f.headers, &pos, true)
+		var k, v []byte
+		k, pos = varBytes(f.headers, pos, false)
+		v, pos = varBytes(f.headers, pos, true)
 		dst = append(dst, kmsg.Header{Key: string(k), Value: v})
 	}
 	return dst
