@@ -53,16 +53,30 @@ func recordError(i int32, err error) error {
 
 // varint reads a zig-zag varint at b[p:] and returns it with the position
 // after it, or p = -1 if it is malformed. One-byte varints, the common case
-// for deltas and short lengths, skip binary.Varint's loop (and inline).
+// for deltas and short lengths, skip binary.Varint's loop.
 func varint(b []byte, p int) (int64, int) {
-	if uint(p) < uint(len(b)) && b[p] < 0x80 {
-		u := int64(b[p])
-		return u>>1 ^ -(u & 1), p + 1
+	if v, ok := varint1(b, p); ok {
+		return v, p + 1
 	}
 	return varintSlow(b, p)
 }
 
+// varint1 decodes a one-byte varint at b[p], if that is what is there. It
+// inlines, so the record walk's common case makes no call.
+func varint1(b []byte, p int) (int64, bool) {
+	if p < len(b) && b[p] < 0x80 {
+		return int64(b[p]>>1) ^ -int64(b[p]&1), true
+	}
+	return 0, false
+}
+
+// varintSlow is varint past varint1: b[p] is missing or has its
+// continuation bit. Two bytes (lengths up to 8 KiB) are decoded inline.
 func varintSlow(b []byte, p int) (int64, int) {
+	if p >= 0 && p+1 < len(b) && b[p+1] < 0x80 {
+		u := uint64(b[p]&0x7f) | uint64(b[p+1])<<7
+		return int64(u>>1) ^ -int64(u&1), p + 2
+	}
 	if uint(p) > uint(len(b)) {
 		return 0, -1
 	}
@@ -76,7 +90,12 @@ func varintSlow(b []byte, p int) (int64, int) {
 // varBytes reads a length-prefixed byte string at b[p:]; -1 is null when
 // nullable. It returns p = -1 if the string is malformed.
 func varBytes(b []byte, p int, nullable bool) ([]byte, int) {
-	l, p := varint(b, p)
+	l, ok := varint1(b, p)
+	if ok {
+		p++
+	} else {
+		l, p = varintSlow(b, p)
+	}
 	if p < 0 || l < -1 || (l == -1 && !nullable) || l > int64(len(b)-p) {
 		return nil, -1
 	}
@@ -97,11 +116,18 @@ func parseRecord(b []byte, f *fields) error {
 	}
 	f.attrs = int8(b[0])
 	pos := 1
-	if f.tsDelta, pos = varint(b, pos); pos < 0 {
+	// The one-byte varint cases are spelled out: this runs per record on
+	// every produce.
+	var ok bool
+	if f.tsDelta, ok = varint1(b, pos); ok {
+		pos++
+	} else if f.tsDelta, pos = varintSlow(b, pos); pos < 0 {
 		return errVarint
 	}
-	od, pos := varint(b, pos)
-	if pos < 0 {
+	od, ok := varint1(b, pos)
+	if ok {
+		pos++
+	} else if od, pos = varintSlow(b, pos); pos < 0 {
 		return errVarint
 	}
 	if od < math.MinInt32 || od > math.MaxInt32 {
@@ -114,9 +140,14 @@ func parseRecord(b []byte, f *fields) error {
 	if f.value, pos = varBytes(b, pos, true); pos < 0 {
 		return errValueLength
 	}
-	n, pos := varint(b, pos)
+	n, ok := varint1(b, pos)
+	if ok {
+		pos++
+	} else if n, pos = varintSlow(b, pos); pos < 0 {
+		return errHeaderCount
+	}
 	// A header takes at least two bytes (two one-byte lengths).
-	if pos < 0 || n < 0 || n > int64(len(b)-pos)/2 {
+	if n < 0 || n > int64(len(b)-pos)/2 {
 		return errHeaderCount
 	}
 	f.nHeaders = int(n)

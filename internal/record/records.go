@@ -1,7 +1,6 @@
 package record
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +75,7 @@ func (it *iter) next(i int32) ([]byte, error) {
 	if len(it.mem) == 0 {
 		return nil, io.EOF
 	}
-	length, n := binary.Varint(it.mem)
+	length, n := varint(it.mem, 0)
 	if n <= 0 || length < 0 {
 		return nil, fmt.Errorf("%w: record %d: bad length varint", ErrInvalidRecord, i)
 	}
