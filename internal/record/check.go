@@ -230,15 +230,11 @@ func (d *Decoder) CheckRecords(b []byte, h Header, rules Rules) error {
 	defer it.close()
 	var f fields
 	for i := int32(0); i < h.NumRecords; i++ {
-		body, err := it.next(i)
-		if err != nil {
+		if err := it.recordFields(i, &f); err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("%w: batch claims %d records but holds %d", ErrInvalidRecord, h.NumRecords, i)
 			}
 			return err
-		}
-		if err := parseRecord(body, &f); err != nil {
-			return recordError(i, err)
 		}
 		if f.offDelta != i {
 			return fmt.Errorf("%w: record %d has offset delta %d, want %d", ErrInvalidRecord, i, f.offDelta, i)

@@ -219,3 +219,63 @@ func TestCheckRecordsUncompressedAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per uncompressed batch", allocs)
 	}
 }
+
+// largeRecords are records bigger than a stream chunk, which validation
+// reads field by field instead of holding them.
+func largeRecords() (good []byte, broken map[string][]byte) {
+	big := make([]byte, 3*chunkSize)
+	good = append(framed(recBody(0, 0, []byte("k"), big, []byte("h"), big[:chunkSize])),
+		framed(recBody(5, 1, []byte("k2"), []byte("small")))...)
+	trailing := append(recBody(0, 0, []byte("k"), big), 0, 0)
+	keyOver := []byte{0, 0, 0}
+	keyOver = binary.AppendVarint(keyOver, int64(len(big)+100))
+	keyOver = append(keyOver, big...)
+	hdrOver := append(recBody(0, 0, []byte("k"), big)[:0:0], recBody(0, 0, []byte("k"), big)...)
+	hdrOver = hdrOver[:len(hdrOver)-1]
+	hdrOver = append(hdrOver, 2, 0x7e, 'x') // one header, key length 63
+	return good, map[string][]byte{
+		"bytes after headers":  framed(trailing),
+		"key overruns record":  framed(keyOver),
+		"header key overruns":  framed(hdrOver),
+		"length overruns data": framed(recBody(0, 0, []byte("k"), big))[:2*chunkSize],
+		"offset delta 1":       framed(recBody(0, 1, []byte("k"), big)),
+	}
+}
+
+func TestCheckRecordsLargeRecords(t *testing.T) {
+	dec := NewDecoder()
+	good, broken := largeRecords()
+	for _, c := range []Codec{CodecNone, CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		b := batchOf(t, c, 0, 2, good)
+		if _, err := dec.ValidateProduced(b, Rules{RequireKeys: true}); err != nil {
+			t.Fatalf("%s: good large records: %v", c, err)
+		}
+		for name, records := range broken {
+			b := rawBatch(c, 0, 1, 0, compress(t, c, records))
+			if _, err := dec.ValidateProduced(b, Rules{}); !errors.Is(err, ErrInvalidRecord) {
+				t.Errorf("%s/%s: got %v, want ErrInvalidRecord", c, name, err)
+			}
+		}
+	}
+	// A null key is seen in a streamed record too.
+	nullKey := framed(recBody(0, 0, nil, make([]byte, 2*chunkSize)))
+	if _, err := dec.ValidateProduced(batchOf(t, CodecZstd, 0, 1, nullKey), Rules{RequireKeys: true}); !errors.Is(err, ErrNullKey) {
+		t.Fatalf("streamed null key: %v", err)
+	}
+}
+
+// TestCheckRecordsHugeRecordWithinLimit: one 48 MiB record within the
+// default limit is validated without holding it.
+func TestCheckRecordsHugeRecordWithinLimit(t *testing.T) {
+	records := framed(recBody(0, 0, []byte("k"), make([]byte, 48<<20)))
+	dec := NewDecoder()
+	for _, c := range []Codec{CodecGzip, CodecLZ4, CodecZstd} {
+		b := batchOf(t, c, 0, 1, records)
+		var err error
+		n := allocated(func() { _, err = dec.ValidateProduced(b, Rules{RequireKeys: true}) })
+		if err != nil || n > 8<<20 {
+			t.Fatalf("%s: %v after allocating %d bytes", c, err, n)
+		}
+		t.Logf("%s: %d byte batch, %d bytes allocated", c, len(b), n)
+	}
+}

@@ -195,23 +195,46 @@ func (s *stream) fill() bool {
 // record returns the next length-prefixed record's body, valid until the
 // next call. It returns io.EOF if the stream ends cleanly before a record.
 func (s *stream) record(i int32) ([]byte, error) {
+	size, err := s.recordLen(i)
+	if err != nil {
+		return nil, err
+	}
+	return s.recordBody(i, size)
+}
+
+// recordLen reads the next record's length, refusing one that cannot fit
+// in what the limit leaves. It returns io.EOF at a clean end.
+func (s *stream) recordLen(i int32) (int, error) {
 	for s.hi-s.lo < binary.MaxVarintLen64 && s.fill() {
 	}
 	if s.err != nil {
-		return nil, s.err
+		return 0, s.err
 	}
 	if s.lo == s.hi {
-		return nil, io.EOF
+		return 0, io.EOF
 	}
 	length, n := binary.Varint(s.buf[s.lo:s.hi])
 	if n <= 0 || length < 0 {
-		return nil, fmt.Errorf("%w: record %d: bad length varint", ErrInvalidRecord, i)
+		return 0, fmt.Errorf("%w: record %d: bad length varint", ErrInvalidRecord, i)
 	}
 	s.lo += n
 	if length > s.c.limit-s.consumed() {
-		return nil, fmt.Errorf("%w: record %d claims %d bytes, beyond the %d byte limit", ErrTooLarge, i, length, s.c.limit)
+		return 0, fmt.Errorf("%w: record %d claims %d bytes, beyond the %d byte limit", ErrTooLarge, i, length, s.c.limit)
 	}
-	size := int(length)
+	return int(length), nil
+}
+
+// overrun is the error for record i whose size bytes the stream lacks.
+func (s *stream) overrun(i int32, size int) error {
+	if s.err != nil {
+		return s.err
+	}
+	return fmt.Errorf("%w: record %d length %d overruns the records", ErrInvalidRecord, i, size)
+}
+
+// recordBody returns the next size bytes contiguously: from buf when they
+// fit, else assembled in scratch (bounded by the limit recordLen checked).
+func (s *stream) recordBody(i int32, size int) ([]byte, error) {
 	for s.hi-s.lo < size && s.hi < len(s.buf) && s.fill() {
 	}
 	if s.hi-s.lo >= size {
@@ -219,14 +242,9 @@ func (s *stream) record(i int32) ([]byte, error) {
 		s.lo += size
 		return b, nil
 	}
-	if s.err != nil {
-		return nil, s.err
+	if s.err != nil || s.eof {
+		return nil, s.overrun(i, size)
 	}
-	if s.eof {
-		return nil, fmt.Errorf("%w: record %d length %d overruns the records", ErrInvalidRecord, i, length)
-	}
-	// Larger than a chunk: assemble it in scratch (bounded by the limit
-	// checked above).
 	if cap(s.scratch) < size {
 		s.scratch = make([]byte, size)
 	}
@@ -235,10 +253,7 @@ func (s *stream) record(i int32) ([]byte, error) {
 	s.lo = s.hi
 	for have < size {
 		if !s.fill() {
-			if s.err != nil {
-				return nil, s.err
-			}
-			return nil, fmt.Errorf("%w: record %d length %d overruns the records", ErrInvalidRecord, i, length)
+			return nil, s.overrun(i, size)
 		}
 		n := copy(b[have:], s.buf[s.lo:s.hi])
 		s.lo += n

@@ -148,6 +148,11 @@ func FuzzValidateProducedRecords(f *testing.F) {
 		f.Add(uint8(CodecNone), tc.count, true, tc.records)
 		f.Add(uint8(CodecZstd), tc.count, true, tc.records)
 	}
+	// Records larger than a stream chunk take the field-by-field path.
+	large := append(framed(recBody(0, 0, []byte("k"), make([]byte, chunkSize+100), []byte("h"), []byte("v"))),
+		framed(recBody(1, 1, []byte("k"), nil))...)
+	f.Add(uint8(CodecZstd), int32(2), true, large)
+	f.Add(uint8(CodecGzip), int32(2), true, large)
 	var plain bytes.Buffer
 	n := writeBombRecords(f, &plain, 4*fuzzLimit)
 	for _, c := range []Codec{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
