@@ -43,26 +43,40 @@ func goodRecords(n int) []byte {
 // as a producer would.
 func compress(t testing.TB, c Codec, records []byte) []byte {
 	t.Helper()
+	var cs compressors
+	return cs.compress(t, c, records)
+}
+
+// compressors keeps one franz-go compressor per codec, for callers that
+// compress often (a fuzz target: a fresh zstd compressor per input costs
+// megabytes).
+type compressors [CodecZstd + 1]kgo.Compressor
+
+func (cs *compressors) compress(t testing.TB, c Codec, records []byte) []byte {
+	t.Helper()
 	if c == CodecNone {
 		return records
 	}
-	var codec kgo.CompressionCodec
-	switch c {
-	case CodecGzip:
-		codec = kgo.GzipCompression()
-	case CodecSnappy:
-		codec = kgo.SnappyCompression()
-	case CodecLZ4:
-		codec = kgo.Lz4Compression()
-	case CodecZstd:
-		codec = kgo.ZstdCompression()
-	}
-	comp, err := kgo.DefaultCompressor(codec)
-	if err != nil {
-		t.Fatal(err)
+	if cs[c] == nil {
+		var codec kgo.CompressionCodec
+		switch c {
+		case CodecGzip:
+			codec = kgo.GzipCompression()
+		case CodecSnappy:
+			codec = kgo.SnappyCompression()
+		case CodecLZ4:
+			codec = kgo.Lz4Compression()
+		case CodecZstd:
+			codec = kgo.ZstdCompression()
+		}
+		comp, err := kgo.DefaultCompressor(codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs[c] = comp
 	}
 	var buf bytes.Buffer
-	out, used := comp.Compress(&buf, records)
+	out, used := cs[c].Compress(&buf, records)
 	if int8(used) != int8(c) {
 		t.Fatalf("compressing with %s used codec %d", c, used)
 	}

@@ -160,13 +160,14 @@ func FuzzValidateProducedRecords(f *testing.F) {
 	}
 	dec := NewDecoderLimit(fuzzLimit)
 	rw := NewRewriterWith(dec)
+	var comps compressors
 	f.Fuzz(func(t *testing.T, codec uint8, count int32, pack bool, body []byte) {
 		c := Codec(codec % 5)
 		if pack {
 			if len(body) > fuzzLimit {
 				return
 			}
-			body = compress(t, c, body)
+			body = comps.compress(t, c, body)
 		}
 		b := rawBatch(c, 1000, count, count-1, body)
 		h, err := dec.ValidateProduced(b, Rules{RequireKeys: true})
