@@ -104,7 +104,7 @@ func TestBombStopsAtLimit(t *testing.T) {
 				}
 				// Decompress returns what it read up to the limit;
 				// the others hold a window and a chunk.
-				bound := uint64(2 << 20)
+				bound := uint64(4 << 20)
 				if name == "Decompress" {
 					bound = 8 * bombLimit
 				}
@@ -136,8 +136,9 @@ func TestHugeRecordClaimRefusedEarly(t *testing.T) {
 		b := batchOf(t, c, 0, 1, records)
 		var err error
 		n := allocated(func() { _, err = dec.ValidateProduced(b, Rules{}) })
-		// lz4 frames from franz-go use 4 MiB blocks: the lz4 window.
-		if !errors.Is(err, ErrTooLarge) || n > 6<<20 {
+		// lz4 frames from franz-go use 4 MiB blocks, the lz4 window
+		// (two buffers of it when -race makes sync.Pool drop them).
+		if !errors.Is(err, ErrTooLarge) || n > 16<<20 {
 			t.Fatalf("%s: %v after %d bytes allocated", c, err, n)
 		}
 	}
