@@ -169,7 +169,11 @@ func (s *stream) fill() bool {
 		s.hi = copy(s.buf, s.buf[s.lo:s.hi])
 		s.lo = 0
 	}
-	for s.hi < len(s.buf) {
+	for empty := 0; s.hi < len(s.buf); empty++ {
+		if empty == 100 {
+			s.err = s.codecError(io.ErrNoProgress) // a codec that never returns data
+			return false
+		}
 		n, err := s.r.Read(s.buf[s.hi:])
 		s.hi += n
 		s.total += int64(n)
