@@ -99,7 +99,11 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	if cfg.Durability == "periodic-flush" {
 		durability = partition.PeriodicFlush
 	}
-	b.partOpts = partition.Options{Durability: durability, FlushObserver: b.metrics.observeFlush,
+	// One decoder bounds every decompression of client data by
+	// message.max.decompressed.bytes: produce validation, the cleaner,
+	// ListOffsets timestamp lookups and group replay.
+	dec := record.NewDecoderLimit(cfg.MaxDecompressedBytes)
+	b.partOpts = partition.Options{Durability: durability, FlushObserver: b.metrics.observeFlush, Decoder: dec,
 		NodeID: cfg.NodeID, ReplicaLagTime: ms(cfg.ReplicaLagTimeMaxMs), Logger: logger.With("component", "partition"),
 		ProducerIDExpiration: ms(cfg.ProducerIDExpirationMs), MaxProducers: int(cfg.ProducerStateMaxEntries)}
 	defer func() {
@@ -111,7 +115,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 
 	started := time.Now()
 	b.store, err = storage.OpenManager(cfg.DataDir, storage.Options{FS: fs, Logger: logger.With("component", "storage"),
-		PerFileSync: !cfg.FlushSyncFS})
+		PerFileSync: !cfg.FlushSyncFS, Decoder: dec})
 	if err != nil {
 		return nil, fmt.Errorf("opening data directory %s: %w", cfg.DataDir, err)
 	}
@@ -168,6 +172,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	gcfg := group.DefaultConfig()
 	gcfg.NodeID = cfg.NodeID
 	gcfg.Logger = logger.With("component", "groups")
+	gcfg.Decoder = dec
 	gcfg.NumPartitions = cfg.OffsetsTopicNumPartitions
 	gcfg.ReplicationFactor = cfg.OffsetsTopicReplicationFactor
 	gcfg.ClusterSize = len(voters)
@@ -195,7 +200,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 
 	h := handlers.New(handlers.Deps{
 		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store, Groups: b.groups,
-		Decoder: record.NewDecoder(), Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
+		Decoder: dec, Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
 	})
 	// Each listener has its own request budget, so clients cannot starve
 	// replication of request memory.

@@ -50,6 +50,14 @@ type Broker struct {
 	DefaultReplicationFactor int16
 	// MaxRequestBytes (socket.request.max.bytes) bounds one request frame.
 	MaxRequestBytes int32
+	// MaxDecompressedBytes (message.max.decompressed.bytes) bounds the
+	// decompressed record bytes of one produced batch. Decompression
+	// streams and stops there, so a small compressed batch cannot make
+	// the broker allocate its expansion (the produce gets
+	// MESSAGE_TOO_LARGE). It must be at least message.max.bytes: an
+	// uncompressed batch never expands, so anything smaller would refuse
+	// compressed batches whose records are within the size limit.
+	MaxDecompressedBytes int64
 	// MaxConnections (max.connections) bounds open client connections.
 	MaxConnections int
 	// Durability (log.durability) is DurabilityFsync (a write is
@@ -215,6 +223,7 @@ func Default() Broker {
 		DefaultPartitions:        1,
 		DefaultReplicationFactor: 1,
 		MaxRequestBytes:          100 << 20,
+		MaxDecompressedBytes:     64 << 20,
 		MaxConnections:           10000,
 		Durability:               DurabilityFsync,
 		FlushSyncFS:              true,
@@ -301,6 +310,8 @@ var brokerKeys = func() []brokerKey {
 		int32Key("num.partitions", "Partition count for auto-created topics and CreateTopics without a count.", func(b *Broker) *int32 { return &b.DefaultPartitions }, 1),
 		int16Key("default.replication.factor", "Replication factor for auto-created topics and CreateTopics without one.", func(b *Broker) *int16 { return &b.DefaultReplicationFactor }, 1),
 		int32Key("socket.request.max.bytes", "Largest request frame accepted; larger frames close the connection.", func(b *Broker) *int32 { return &b.MaxRequestBytes }, 1),
+		int64Key("message.max.decompressed.bytes", "Most bytes the records of one produced batch may decompress to; more is refused with MESSAGE_TOO_LARGE without holding the expansion. At least message.max.bytes.",
+			func(b *Broker) *int64 { return &b.MaxDecompressedBytes }, 1024),
 		{name: "max.connections", typ: TypeInt, doc: "Most client connections open at once.",
 			get: func(b *Broker) string { return strconv.Itoa(b.MaxConnections) },
 			set: func(b *Broker, v string) error {
@@ -458,6 +469,9 @@ func (b *Broker) Validate() error {
 		errs = append(errs, invalid("group.max.session.timeout.ms", "must be >= group.min.session.timeout.ms (%d), got %d",
 			b.GroupMinSessionTimeoutMs, b.GroupMaxSessionTimeoutMs))
 	}
+	if err := b.checkDecompressedLimit(); err != nil {
+		errs = append(errs, err)
+	}
 	names := make([]string, 0, len(b.TopicDefaults))
 	for n := range b.TopicDefaults {
 		names = append(names, n)
@@ -477,6 +491,22 @@ func (b *Broker) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkDecompressedLimit keeps message.max.decompressed.bytes at or above
+// the broker's message.max.bytes (an invalid message.max.bytes is
+// reported by its own check).
+func (b *Broker) checkDecompressedLimit() error {
+	v, ok := b.TopicDefaults["max.message.bytes"]
+	if !ok {
+		d, _ := LookupTopicConfig("max.message.bytes")
+		v = d.Default
+	}
+	maxBytes, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || b.MaxDecompressedBytes >= maxBytes {
+		return nil
+	}
+	return invalid("message.max.decompressed.bytes", "must be >= message.max.bytes (%d), got %d", maxBytes, b.MaxDecompressedBytes)
 }
 
 // checkAdvertised insists clients get a host they can dial: advertising

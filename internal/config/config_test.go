@@ -33,6 +33,23 @@ func TestHeartbeatMustBeShorterThanSession(t *testing.T) {
 	}
 }
 
+func TestDecompressedLimitFollowsMessageMaxBytes(t *testing.T) {
+	b := Default()
+	if err := b.Set("message.max.bytes", "100000000"); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Validate()
+	if err == nil || !strings.Contains(err.Error(), "message.max.decompressed.bytes: must be >= message.max.bytes (100000000)") {
+		t.Fatalf("Validate() = %v, want the decompressed limit error", err)
+	}
+	if err := b.Set("message.max.decompressed.bytes", "100000000"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // brokerSetCases has good and bad values for every broker key; the test
 // fails if a key is missing so new keys get validator tests.
 var brokerSetCases = map[string]struct{ good, bad []string }{
@@ -86,6 +103,7 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"fetch.memory.max.bytes":               {[]string{"1048576", "1073741824"}, []string{"1048575", "1GB"}},
 	"fetch.wait.max.ms":                    {[]string{"0", "30000"}, []string{"-1", "30s"}},
 	"produce.timeout.max.ms":               {[]string{"1", "120000"}, []string{"0", "2m"}},
+	"message.max.decompressed.bytes":       {[]string{"1048588", "67108864", "9223372036854775807"}, []string{"1023", "-1", "64MB"}},
 }
 
 func TestBrokerSetValidators(t *testing.T) {

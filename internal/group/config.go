@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/spool-mq/spool/internal/record"
 )
 
 // Config configures a Coordinator. Start from DefaultConfig: every field is
@@ -81,6 +83,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the coordinator's logs; nil discards them.
 	Logger *slog.Logger
+	// Decoder reads __consumer_offsets records on load, bounded by its
+	// decompression limit (message.max.decompressed.bytes); nil means
+	// record.NewDecoder.
+	Decoder *record.Decoder
 }
 
 // DefaultMaxGroups is the default of Config.MaxGroups: far more groups

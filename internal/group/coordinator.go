@@ -131,10 +131,13 @@ func newCoordinator(cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Decoder == nil {
+		cfg.Decoder = record.NewDecoder()
+	}
 	return &Coordinator{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		dec:    record.NewDecoder(),
+		dec:    cfg.Decoder,
 		shards: make(map[int32]*shard),
 		loaded: make(chan struct{}),
 		stop:   make(chan struct{}),

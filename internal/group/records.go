@@ -20,6 +20,7 @@ package group
 // start always rebuilds the latest state.
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -179,7 +180,14 @@ func replay(l Log, dec *record.Decoder, aborted func() bool, fn func(key, value 
 			if !h.Control() {
 				err := dec.Records(batch, func(r *kmsg.Record) bool {
 					if off := h.BaseOffset + int64(r.OffsetDelta); off >= next && off < end {
-						fn(r.Key, r.Value)
+						value := r.Value
+						if h.Codec() != record.CodecNone {
+							// The decoder reuses its buffer for the next
+							// record, and loaded groups keep slices of
+							// the value.
+							value = bytes.Clone(value)
+						}
+						fn(r.Key, value)
 					}
 					return true
 				})

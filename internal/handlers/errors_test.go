@@ -51,6 +51,8 @@ var wantCodes = map[string]struct {
 	"partition.ErrOutOfOrderSequence":           {partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	"partition.ErrInvalidProducerEpoch":         {partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	"partition.ErrUnknownProducerID":            {partition.ErrUnknownProducerID, kerr.UnknownProducerID},
+	"partition.ErrDecompressedTooLarge":         {partition.ErrDecompressedTooLarge, kerr.MessageTooLarge},
+	"partition.ErrInvalidTimestamp":             {partition.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	// A broker without the feature: not an authorization failure.
 	"partition.ErrTransactionsUnsupported": {partition.ErrTransactionsUnsupported, kerr.UnsupportedVersion},
 
@@ -58,6 +60,10 @@ var wantCodes = map[string]struct {
 	"record.ErrCorrupt":          {record.ErrCorrupt, kerr.CorruptMessage},
 	"record.ErrInvalid":          {record.ErrInvalid, kerr.InvalidRecord},
 	"record.ErrUnsupportedMagic": {record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	"record.ErrInvalidRecord":    {record.ErrInvalidRecord, kerr.InvalidRecord},
+	"record.ErrNullKey":          {record.ErrNullKey, kerr.InvalidRecord},
+	"record.ErrInvalidTimestamp": {record.ErrInvalidTimestamp, kerr.InvalidTimestamp},
+	"record.ErrTooLarge":         {record.ErrTooLarge, kerr.MessageTooLarge},
 
 	"group.ErrNotCoordinator":          {group.ErrNotCoordinator, kerr.NotCoordinator},
 	"group.ErrCoordinatorLoading":      {group.ErrCoordinatorLoading, kerr.CoordinatorLoadInProgress},

@@ -32,18 +32,14 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 	if len(data) == 0 {
 		return res, fmt.Errorf("%w: no record batches", ErrCorruptBatch)
 	}
+	nowMs := p.opts.Now().UnixMilli()
 	var appendTime int64 = -1
 	if cfg.LogAppendTime {
-		appendTime = p.opts.Now().UnixMilli()
+		appendTime = nowMs
 	}
-	batches, err := validate(data, cfg.MaxMessageBytes, appendTime)
+	batches, err := validate(p.opts.Decoder, data, cfg.MaxMessageBytes, appendTime, produceRules(cfg, nowMs))
 	if err != nil {
 		return res, err
-	}
-	if cfg.CleanupCompact {
-		if err := requireKeys(p.opts.Decoder, data); err != nil {
-			return res, err
-		}
 	}
 	if err := p.checkProducerIDs(batches); err != nil {
 		return res, err

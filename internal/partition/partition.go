@@ -24,8 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage"
@@ -48,9 +46,18 @@ var (
 	ErrMessageTooLarge = errors.New("record batch larger than max.message.bytes")
 	// ErrCorruptBatch means a batch failed its CRC or structure checks.
 	ErrCorruptBatch = errors.New("corrupt record batch")
-	// ErrInvalidRecord means a batch is well formed but not acceptable
-	// (no records, unsupported attributes).
+	// ErrInvalidRecord means a batch or a record in it is malformed or not
+	// acceptable (no records, broken record framing, a null key on a
+	// compacted topic). Clients do not retry it (INVALID_RECORD).
 	ErrInvalidRecord = errors.New("invalid record batch")
+	// ErrDecompressedTooLarge means a compressed batch's records expand
+	// past the broker's message.max.decompressed.bytes; decoding stopped
+	// there (MESSAGE_TOO_LARGE).
+	ErrDecompressedTooLarge = errors.New("record batch decompresses past the broker's limit")
+	// ErrInvalidTimestamp means a CreateTime record's timestamp is outside
+	// [now - message.timestamp.before.max.ms, now +
+	// message.timestamp.after.max.ms] (INVALID_TIMESTAMP).
+	ErrInvalidTimestamp = errors.New("record timestamp out of the topic's range")
 	// ErrUnsupportedMagic means the batch is an old message format.
 	ErrUnsupportedMagic = errors.New("unsupported message format")
 	// ErrOutOfOrderSequence means an idempotent producer skipped sequences.
@@ -72,8 +79,9 @@ type Options struct {
 	Now        func() time.Time
 	// FlushObserver, if set, is told how long each durable wait took.
 	FlushObserver func(time.Duration)
-	// Decoder reads records where a rule needs them (null keys on
-	// compacted topics). Nil means New makes one.
+	// Decoder walks the records of every produced batch; its limit is
+	// the broker's message.max.decompressed.bytes. Nil means New makes
+	// one with the default limit.
 	Decoder *record.Decoder
 
 	// NodeID is this broker's id: ApplyMetadata compares it with the
@@ -355,9 +363,10 @@ func (p *Partition) notify(appendOnly bool) {
 	p.waitMu.Unlock()
 }
 
-// validate checks every batch of a produce and returns their headers. It
-// stamps LogAppendTime when appendTime >= 0.
-func validate(data []byte, maxMessageBytes int32, appendTime int64) ([]record.Header, error) {
+// validate checks every batch of a produce, records included, and returns
+// their headers. It stamps LogAppendTime when appendTime >= 0, after the
+// checks (which see the producer's timestamps).
+func validate(dec *record.Decoder, data []byte, maxMessageBytes int32, appendTime int64, rules record.Rules) ([]record.Header, error) {
 	var headers []record.Header
 	for off := 0; off < len(data); {
 		h, err := record.ValidateProduced(data[off:])
@@ -375,8 +384,12 @@ func validate(data []byte, maxMessageBytes int32, appendTime int64) ([]record.He
 		if h.Transactional() || h.Control() {
 			return nil, ErrTransactionsUnsupported
 		}
+		batch := data[off : off+h.Size()]
+		if err := dec.CheckRecords(batch, h, rules); err != nil {
+			return nil, recordsError(len(headers), dec.Limit(), err)
+		}
 		if appendTime >= 0 {
-			record.SetLogAppendTime(data[off:off+h.Size()], appendTime)
+			record.SetLogAppendTime(batch, appendTime)
 		}
 		headers = append(headers, h)
 		off += h.Size()
@@ -384,26 +397,24 @@ func validate(data []byte, maxMessageBytes int32, appendTime int64) ([]record.He
 	return headers, nil
 }
 
-// requireKeys rejects records without a key: compaction keeps the latest
-// record per key, so a keyless record on a compacted topic could never be
-// cleaned correctly (Kafka refuses it the same way). It is the one produce
-// rule that decodes records, and only for compacted topics.
-func requireKeys(dec *record.Decoder, data []byte) error {
-	var missing bool
-	_, err := record.Batches(data, func(h record.Header, batch []byte) error {
-		if h.Control() {
-			return nil
-		}
-		return dec.Records(batch, func(r *kmsg.Record) bool {
-			missing = r.Key == nil
-			return !missing
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCorruptBatch, err)
+// recordsError maps a failed record walk of batch i onto the produce
+// errors Kafka clients know.
+func recordsError(i int, limit int64, err error) error {
+	switch {
+	case errors.Is(err, record.ErrTooLarge):
+		return fmt.Errorf("%w (message.max.decompressed.bytes=%d): batch %d: %w", ErrDecompressedTooLarge, limit, i, err)
+	case errors.Is(err, record.ErrInvalidTimestamp):
+		return fmt.Errorf("%w: batch %d: %w", ErrInvalidTimestamp, i, err)
 	}
-	if missing {
-		return fmt.Errorf("%w: compacted topics require a key on every record", ErrInvalidRecord)
+	return fmt.Errorf("%w: batch %d: %w", ErrInvalidRecord, i, err)
+}
+
+// produceRules are the record rules of a produce to a topic with cfg at
+// time now (ms).
+func produceRules(cfg *config.TopicConfig, now int64) record.Rules {
+	r := record.Rules{RequireKeys: cfg.CleanupCompact, CheckTimestamps: !cfg.LogAppendTime}
+	if r.CheckTimestamps {
+		r.MinTimestamp, r.MaxTimestamp = record.TimestampWindow(now, cfg.TimestampBeforeMaxMs, cfg.TimestampAfterMaxMs)
 	}
-	return nil
+	return r
 }

@@ -20,8 +20,11 @@
 //	57      4     recordCount
 //	61      ...   records (possibly compressed)
 //
-// Everything here works on byte slices without allocation; individual records
-// are only decoded where a feature needs them (see records.go).
+// Everything here works on byte slices without allocation. A producer's
+// batch is also walked record by record (check.go: Decoder.CheckRecords),
+// in place when uncompressed and through a bounded streaming
+// decompressor otherwise (decompress.go); features that need record
+// contents use the same Decoder (records.go).
 package record
 
 import (
@@ -202,9 +205,10 @@ func Validate(b []byte) (Header, error) {
 }
 
 // ValidateProduced checks a batch sent by a producer: Validate, plus the
-// invariants of fresh data that compaction may later relax (every offset
-// delta present, at least one record, and room for each record's minimal
-// encoding).
+// header invariants of fresh data that compaction may later relax (every
+// offset delta present, at least one record, and room for each record's
+// minimal encoding). It does not look at the records; the produce path
+// uses Decoder.ValidateProduced, which also walks them.
 func ValidateProduced(b []byte) (Header, error) {
 	h, err := Validate(b)
 	if err != nil {

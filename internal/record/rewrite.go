@@ -3,8 +3,10 @@ package record
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,11 +45,21 @@ type Rewriter struct {
 	comps [CodecZstd + 1]kgo.Compressor
 	recs  []Rec
 	body  []byte
+	plain []byte // decompressed records of the batch being filtered
 	zbuf  bytes.Buffer
 }
 
 // NewRewriter returns a Rewriter for every Kafka codec.
-func NewRewriter() *Rewriter { return &Rewriter{dec: NewDecoder()} }
+func NewRewriter() *Rewriter { return NewRewriterWith(nil) }
+
+// NewRewriterWith is NewRewriter decoding with dec (nil: NewDecoder), whose
+// limit bounds a batch's decompressed size.
+func NewRewriterWith(dec *Decoder) *Rewriter {
+	if dec == nil {
+		dec = NewDecoder()
+	}
+	return &Rewriter{dec: dec}
+}
 
 // FilterResult says what Filter did with a batch.
 type FilterResult struct {
@@ -70,24 +82,40 @@ func (w *Rewriter) Filter(dst, batch []byte, keep KeepFunc) ([]byte, FilterResul
 	if len(batch) < h.Size() {
 		return dst, res, ErrTruncated
 	}
+	// Kept records must outlive the walk, so the records are decompressed
+	// whole (bounded by the Decoder's limit) into a reused buffer.
+	w.plain, err = w.dec.Decompress(w.plain[:0], batch)
+	if err != nil {
+		return dst, res, err
+	}
 	w.recs = w.recs[:0]
-	err = w.dec.Records(batch, func(kr *kmsg.Record) bool {
+	it := iter{mem: w.plain}
+	var f fields
+	for i := int32(0); i < h.NumRecords; i++ {
+		body, err := it.next(i)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return dst, res, err
+		}
+		if err := parseRecord(body, &f); err != nil {
+			return dst, res, recordError(i, err)
+		}
 		r := Rec{
-			Offset:     h.BaseOffset + int64(kr.OffsetDelta),
-			Timestamp:  h.BaseTimestamp + kr.TimestampDelta64,
-			Attributes: kr.Attributes,
-			Key:        kr.Key,
-			Value:      kr.Value,
-			Headers:    kr.Headers,
+			Offset:     h.BaseOffset + int64(f.offDelta),
+			Timestamp:  h.BaseTimestamp + f.tsDelta,
+			Attributes: f.attrs,
+			Key:        f.key,
+			Value:      f.value,
+		}
+		if f.nHeaders > 0 {
+			r.Headers = f.appendHeaders(nil)
 		}
 		res.Records++
 		if keep(&r) {
 			w.recs = append(w.recs, r)
 		}
-		return true
-	})
-	if err != nil {
-		return dst, res, err
 	}
 	if res.Records != int(h.NumRecords) {
 		return dst, res, fmt.Errorf("%w: batch claims %d records, holds %d", ErrInvalid, h.NumRecords, res.Records)

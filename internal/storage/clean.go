@@ -82,11 +82,15 @@ type cleaner struct {
 }
 
 func newCleaner(opts Options) *cleaner {
+	dec := opts.Decoder
+	if dec == nil {
+		dec = record.NewDecoder()
+	}
 	return &cleaner{
 		logger: opts.Logger,
 		keys:   newOffsetMap(opts.CleanerMaxMapEntries),
-		dec:    record.NewDecoder(),
-		rw:     record.NewRewriter(),
+		dec:    dec,
+		rw:     record.NewRewriterWith(dec),
 		io:     newThrottle(opts.CleanerIOBytesPerSecond),
 		stop:   make(chan struct{}),
 	}

@@ -86,6 +86,14 @@ func (l *Log) mapDirty(ctx context.Context, c *cleaner, p *cleanPlan, res *Clean
 				}
 				return true
 			})
+			if errors.Is(err, record.ErrTooLarge) {
+				// Stored before the limit was lowered: leave its keys
+				// unmapped, so it supersedes nothing (and is kept whole
+				// when rewriting, see cleanGroup).
+				c.logger.Warn("cleaner: batch decompresses past the limit; its keys do not supersede older records",
+					"segment", p.segs[i].path, "offset", h.BaseOffset, "limit", c.dec.Limit())
+				return nil
+			}
 			if err != nil {
 				return batchDecodeError(p.segs[i], h, err)
 			}

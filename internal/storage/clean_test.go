@@ -443,3 +443,37 @@ func scanRecords(l *Log) ([]krec, error) {
 	}
 	return out, nil
 }
+
+// TestCleanKeepsBatchesOverTheLimit: a stored batch whose records
+// decompress past the decoder's limit (stored before the limit was
+// lowered) does not fail the pass: it is kept whole and its keys
+// supersede nothing, so cleaning only ever keeps more.
+func TestCleanKeepsBatchesOverTheLimit(t *testing.T) {
+	clock := newClock()
+	m, err := OpenManager(dataDir, Options{FS: vfs.NewMem(), Now: clock.Now, Decoder: record.NewDecoderLimit(2048)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, err := m.GetOrCreate(testTP, testTopicID, compactConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var km kmodel
+	big := string(bytes.Repeat([]byte("x"), 4096))
+	km.put(t, l, clock.Ms(), keyed("k2", "v1"), keyed("k", "first"))
+	km.add(t, l, plainHeader(record.CodecZstd), clock.Ms(), keyed("k", big), keyed("k3", big))
+	km.put(t, l, clock.Ms(), keyed("k", "new"), keyed("k2", "v2"))
+	rollLog(t, l)
+	mustClean(t, l, clock)
+	got := readRecords(t, l)
+	var want []krec
+	for _, r := range km.recs {
+		// Only the uncompressed records superseded by uncompressed ones go.
+		if (string(r.key) == "k2" && string(r.value) == "v1") || (string(r.key) == "k" && string(r.value) == "first") {
+			continue
+		}
+		want = append(want, r)
+	}
+	sameRecords(t, got, want)
+}

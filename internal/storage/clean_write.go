@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -86,6 +87,9 @@ func (l *Log) cleanGroup(ctx context.Context, c *cleaner, p *cleanPlan, g cleanG
 				return w.emit(h, b, true)
 			}
 			out, fr, err := c.rw.Filter(w.scratch[:0], b, keep)
+			if errors.Is(err, record.ErrTooLarge) {
+				return w.emit(h, b, true) // kept whole; see mapDirty
+			}
 			if err != nil {
 				return batchDecodeError(s, h, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/vfs"
 )
 
@@ -217,6 +218,10 @@ type Options struct {
 	// CleanerIOBytesPerSecond throttles the cleaner's reads and writes;
 	// 0 is unlimited.
 	CleanerIOBytesPerSecond int64
+	// Decoder reads records for the cleaner; its limit (the broker's
+	// message.max.decompressed.bytes) bounds how large a batch's records
+	// may decompress. Nil means record.NewDecoder.
+	Decoder *record.Decoder
 }
 
 func (o Options) withDefaults() Options {
