@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -184,5 +185,47 @@ func TestZstdWindowBounded(t *testing.T) {
 	_, err := NewDecoder().ValidateProduced(rawBatch(CodecZstd, 0, 3, 2, out.Bytes()), Rules{})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+}
+
+// At most cap(slots) batches decompress at once, however many goroutines
+// ask: each holds a codec window, and clients choose how many they send.
+func TestConcurrentDecompressionsBounded(t *testing.T) {
+	d := NewDecoderLimit(1 << 20)
+	n := cap(d.c.slots)
+	body := compress(t, CodecZstd, goodRecords(3))
+	var open []*stream
+	for range n {
+		s, err := d.c.openStream(CodecZstd, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, s)
+	}
+	opened := make(chan *stream)
+	go func() {
+		s, err := d.c.openStream(CodecZstd, body)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- s
+	}()
+	select {
+	case <-opened:
+		t.Fatalf("a stream opened beyond the %d allowed at once", n)
+	case <-time.After(100 * time.Millisecond):
+	}
+	open[0].close()
+	select {
+	case s := <-opened:
+		s.close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting stream did not open once another closed")
+	}
+	for _, s := range open[1:] {
+		s.close()
+	}
+	if len(d.c.slots) != 0 {
+		t.Fatalf("%d slots still held after every stream closed", len(d.c.slots))
 	}
 }

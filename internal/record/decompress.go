@@ -23,6 +23,10 @@ const DefaultMaxDecompressedBytes = 64 << 20
 // rather than letting a client choose how much the broker allocates.
 const zstdMaxWindow = 8 << 20
 
+// minStreams is the least number of batches decompressed at once; the
+// bound is larger on machines with more than two cores (see codecs.slots).
+const minStreams = 4
+
 // chunkSize is how much decompressed data a stream holds at once.
 const chunkSize = 32 << 10
 
@@ -40,6 +44,13 @@ var ErrTooLarge = errors.New("decompressed records exceed the limit")
 // once the pools are warm.
 type codecs struct {
 	limit int64
+	// slots bounds the streams open at once. Each holds a codec's
+	// window (zstd up to 8 MiB, a raw snappy block up to the limit), and
+	// a client chooses how many compressed batches it sends at once: so
+	// the broker decompresses at most cap(slots) batches together, and
+	// more wait. Decompression is CPU work, so a few per core lose
+	// nothing.
+	slots chan struct{}
 	zstd  sync.Pool // *zstd.Decoder
 	gzip  sync.Pool // *gzip.Reader
 	lz4   sync.Pool // *lz4.Reader
@@ -69,6 +80,7 @@ type stream struct {
 
 // openStream starts decompressing body with codec c.
 func (c *codecs) openStream(codec Codec, body []byte) (*stream, error) {
+	c.slots <- struct{}{} // released by close
 	s, _ := c.state.Get().(*stream)
 	if s == nil {
 		s = &stream{c: c, buf: make([]byte, chunkSize)}
@@ -141,6 +153,7 @@ func (s *stream) close() {
 		s.scratch = nil
 	}
 	c.state.Put(s)
+	<-c.slots
 }
 
 // codecError classifies a codec failure: the zstd decoder's own size

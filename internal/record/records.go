@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -34,7 +35,7 @@ func NewDecoderLimit(limit int64) *Decoder {
 	if limit <= 0 {
 		limit = DefaultMaxDecompressedBytes
 	}
-	return &Decoder{c: &codecs{limit: limit}}
+	return &Decoder{c: &codecs{limit: limit, slots: make(chan struct{}, max(minStreams, 2*runtime.GOMAXPROCS(0)))}}
 }
 
 // Limit is the most decompressed record bytes a batch may have.
