@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // TestDiskFull: while the data disk is full, produces fail with
@@ -24,21 +25,21 @@ func TestDiskFull(t *testing.T) {
 	// down and then ENOSPC; creating files and directories fails.
 	var full atomic.Bool
 	var hits atomic.Int64
-	inj := vfs.InjectorFunc(func(op vfs.Op, _ string, size int) (int, error) {
+	inj := vfstest.InjectorFunc(func(op vfstest.Op, _ string, size int) (int, error) {
 		if !full.Load() {
 			return 0, nil
 		}
 		switch op {
-		case vfs.OpWrite:
+		case vfstest.OpWrite:
 			hits.Add(1)
 			return size / 2, syscall.ENOSPC
-		case vfs.OpCreate, vfs.OpMkdir:
+		case vfstest.OpCreate, vfstest.OpMkdir:
 			hits.Add(1)
 			return 0, syscall.ENOSPC
 		}
 		return 0, nil
 	})
-	b := startBroker(t, withFS(vfs.NewErrorFS(vfs.NewOS(), inj)))
+	b := startBroker(t, withFS(vfstest.NewErrorFS(vfs.NewOS(), inj)))
 	addr := b.KafkaAddr()
 	topic := topicName(t, "full")
 	createTopic(t, ctx, newAdmin(t, addr), topic, 1, nil)

@@ -23,7 +23,7 @@ import (
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/storage"
 	"github.com/spool-mq/spool/internal/storage/storagetest"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 var (
@@ -98,7 +98,7 @@ func cloneMeta(m partition.Metadata) partition.Metadata {
 
 type cluster struct {
 	t     *testing.T
-	fs    *vfs.MemFS
+	fs    *vfstest.MemFS
 	clock *fakeClock
 	ctl   *fakeController
 	cfg   config.TopicConfig
@@ -126,7 +126,7 @@ func newClusterWith(t *testing.T, n int, minISR int32, opts func(id int32, o *pa
 	t.Helper()
 	cfg := config.DefaultTopicConfig()
 	cfg.MinInsyncReplicas = minISR
-	c := &cluster{t: t, fs: vfs.NewMem(), clock: clockAt(time.Unix(1_000_000, 0)), cfg: cfg,
+	c := &cluster{t: t, fs: vfstest.NewMem(), clock: clockAt(time.Unix(1_000_000, 0)), cfg: cfg,
 		mgrs: make(map[int32]*storage.Manager), nodes: make(map[int32]*partition.Partition), opts: opts}
 	var replicas []int32
 	for id := int32(1); id <= int32(n); id++ {

@@ -14,7 +14,7 @@ import (
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -23,7 +23,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // and a clock at now.
 func single(t *testing.T, cfg config.TopicConfig, dec *record.Decoder, now time.Time) *partition.Partition {
 	t.Helper()
-	mgr, err := storage.OpenManager("/data", storage.Options{FS: vfs.NewMem()})
+	mgr, err := storage.OpenManager("/data", storage.Options{FS: vfstest.NewMem()})
 	if err != nil {
 		t.Fatal(err)
 	}

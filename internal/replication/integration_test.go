@@ -26,7 +26,7 @@ import (
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/server"
 	"github.com/spool-mq/spool/internal/storage"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 const realTopic = "t"
@@ -139,7 +139,7 @@ type realNode struct {
 	addr string // its leader-side server
 }
 
-func openRealNode(t *testing.T, fs *vfs.MemFS, ch *changes, id int32) *realNode {
+func openRealNode(t *testing.T, fs *vfstest.MemFS, ch *changes, id int32) *realNode {
 	t.Helper()
 	sm, err := storage.OpenManager(fmt.Sprintf("/data%d", id), storage.Options{FS: fs})
 	if err != nil {
@@ -232,7 +232,7 @@ func lastOffsetOf(t *testing.T, data []byte) int64 {
 }
 
 func TestRealPartitionsReplicateAndAcksAllCompletes(t *testing.T) {
-	fs, ch := vfs.NewMem(), newChanges()
+	fs, ch := vfstest.NewMem(), newChanges()
 	leader, follower := openRealNode(t, fs, ch, 2), openRealNode(t, fs, ch, 1)
 	dialer := newFakeDialer(ch)
 	dialer.set(2, leader.addr)
@@ -266,7 +266,7 @@ func TestRealPartitionsReplicateAndAcksAllCompletes(t *testing.T) {
 }
 
 func TestRealPartitionsTruncateDivergentTail(t *testing.T) {
-	fs, ch := vfs.NewMem(), newChanges()
+	fs, ch := vfstest.NewMem(), newChanges()
 	n1, n2 := openRealNode(t, fs, ch, 1), openRealNode(t, fs, ch, 2)
 	dialer := newFakeDialer(ch)
 	dialer.set(1, n1.addr)
@@ -301,7 +301,7 @@ func TestRealPartitionsTruncateDivergentTail(t *testing.T) {
 }
 
 func TestRealPartitionFollowerBehindLeaderLogStart(t *testing.T) {
-	fs, ch := vfs.NewMem(), newChanges()
+	fs, ch := vfstest.NewMem(), newChanges()
 	leader, follower := openRealNode(t, fs, ch, 2), openRealNode(t, fs, ch, 1)
 	dialer := newFakeDialer(ch)
 	dialer.set(2, leader.addr)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
 	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 func benchLog(b testing.TB, fsys vfs.FS, dir string) (*Manager, *Log) {
@@ -40,7 +41,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 		}
 	}
-	b.Run("mem", func(b *testing.B) { run(b, vfs.NewMem(), dataDir) })
+	b.Run("mem", func(b *testing.B) { run(b, vfstest.NewMem(), dataDir) })
 	b.Run("os", func(b *testing.B) { run(b, vfs.NewOS(), b.TempDir()) })
 }
 
@@ -73,7 +74,7 @@ func BenchmarkAppendFlushParallel(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	for _, name := range []string{"mem", "os"} {
 		b.Run(name, func(b *testing.B) {
-			fsys, dir := vfs.FS(vfs.NewMem()), dataDir
+			fsys, dir := vfs.FS(vfstest.NewMem()), dataDir
 			if name == "os" {
 				fsys, dir = vfs.NewOS(), b.TempDir()
 			}
@@ -121,7 +122,7 @@ func BenchmarkIndexLookup(b *testing.B) {
 		_ = sink
 	})
 	b.Run("read", func(b *testing.B) {
-		_, l := benchLog(b, vfs.NewMem(), dataDir)
+		_, l := benchLog(b, vfstest.NewMem(), dataDir)
 		data := storagetest.Sized(4, 1024, 1)
 		for range 16 << 10 {
 			l.Append(data, AppendOptions{AssignOffsets: true})

@@ -8,27 +8,28 @@ import (
 	"testing"
 
 	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // crashImage is what a power cut at one moment would leave.
 type crashImage struct {
-	fs   *vfs.MemFS
+	fs   *vfstest.MemFS
 	what string
 }
 
 // recordCrashImages wraps mem so that, while *on is true, every
 // filesystem operation that changes something first saves the images a
 // power cut just before it would leave (strict and torn).
-func recordCrashImages(mem *vfs.MemFS, on *bool, images *[]crashImage) vfs.FS {
+func recordCrashImages(mem *vfstest.MemFS, on *bool, images *[]crashImage) vfs.FS {
 	ops := 0
-	return vfs.NewErrorFS(mem, vfs.InjectorFunc(func(op vfs.Op, path string, _ int) (int, error) {
-		if !*on || op&(vfs.OpRead|vfs.OpStat|vfs.OpReadDir|vfs.OpOpen|vfs.OpLock|vfs.OpClose) != 0 {
+	return vfstest.NewErrorFS(mem, vfstest.InjectorFunc(func(op vfstest.Op, path string, _ int) (int, error) {
+		if !*on || op&(vfstest.OpRead|vfstest.OpStat|vfstest.OpReadDir|vfstest.OpOpen|vfstest.OpLock|vfstest.OpClose) != 0 {
 			return 0, nil
 		}
 		ops++
 		for _, torn := range []bool{false, true} {
 			*images = append(*images, crashImage{
-				fs:   mem.CrashClone(vfs.CrashOptions{Torn: torn, Seed: uint64(ops)}),
+				fs:   mem.CrashClone(vfstest.CrashOptions{Torn: torn, Seed: uint64(ops)}),
 				what: fmt.Sprintf("crash before op %d (%s %s) torn=%v", ops, op, path, torn),
 			})
 		}
@@ -53,7 +54,7 @@ func TestCleanCrashAtEveryOperationDelayedDelete(t *testing.T) {
 }
 
 func cleanCrashAtEveryOperation(t *testing.T, deleteDelayMs int64) {
-	mem := vfs.NewMem()
+	mem := vfstest.NewMem()
 	clock := newClock()
 	recording := false
 	var images []crashImage
@@ -117,7 +118,7 @@ func cleanCrashAtEveryOperation(t *testing.T, deleteDelayMs int64) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	images = append(images, crashImage{mem.CrashClone(vfs.CrashOptions{}), "after close"})
+	images = append(images, crashImage{mem.CrashClone(vfstest.CrashOptions{}), "after close"})
 
 	// Crashing recovery itself is costly; do it for a sample of the
 	// images that hold a swap.

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spool-mq/spool/internal/record"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // activeBase is the base offset of the log's active segment.
@@ -292,7 +292,7 @@ func TestCleanRecompresses(t *testing.T) {
 // end result is exact.
 func TestCleanBoundedMap(t *testing.T) {
 	clock := newClock()
-	m, err := OpenManager(dataDir, Options{FS: vfs.NewMem(), Now: clock.Now, CleanerMaxMapEntries: 16})
+	m, err := OpenManager(dataDir, Options{FS: vfstest.NewMem(), Now: clock.Now, CleanerMaxMapEntries: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +450,7 @@ func scanRecords(l *Log) ([]krec, error) {
 // supersede nothing, so cleaning only ever keeps more.
 func TestCleanKeepsBatchesOverTheLimit(t *testing.T) {
 	clock := newClock()
-	m, err := OpenManager(dataDir, Options{FS: vfs.NewMem(), Now: clock.Now, Decoder: record.NewDecoderLimit(2048)})
+	m, err := OpenManager(dataDir, Options{FS: vfstest.NewMem(), Now: clock.Now, Decoder: record.NewDecoderLimit(2048)})
 	if err != nil {
 		t.Fatal(err)
 	}

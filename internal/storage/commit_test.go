@@ -9,13 +9,13 @@ import (
 	"testing"
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // fsidFS puts the directories whose path contains other on a second file
 // system, so tests can check that one SyncFS only covers its own.
 type fsidFS struct {
-	*vfs.MemFS
+	*vfstest.MemFS
 	other string
 }
 
@@ -77,7 +77,7 @@ func TestGroupCommitOneSyncForManyLogs(t *testing.T) {
 // TestGroupCommitPerFileSync: with Options.PerFileSync a round fsyncs
 // each log's files and never syncs the whole file system.
 func TestGroupCommitPerFileSync(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	opts := e.options(e.fs)
 	opts.PerFileSync = true
 	m, err := OpenManager(dataDir, opts)
@@ -99,7 +99,7 @@ func TestGroupCommitPerFileSync(t *testing.T) {
 // TestGroupCommitPerFileSystem: logs on another file system are not
 // covered by this one's SyncFS; a lone log syncs its own files.
 func TestGroupCommitPerFileSystem(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	e.openOn(fsidFS{MemFS: e.fs, other: "g-3"})
 	createLogs(t, e.m, 4)
 	e.fs.ResetStats()
@@ -116,15 +116,15 @@ func TestGroupCommitPerFileSystem(t *testing.T) {
 // flush at once; everything a Flush acknowledged survives a power cut.
 func TestGroupCommitConcurrentFlushes(t *testing.T) {
 	const logsN, rounds = 16, 20
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	// The first fsync waits until every producer has appended once, so
 	// the next round has many logs to cover together.
 	var appended sync.WaitGroup
 	appended.Add(logsN)
 	var armed atomic.Bool
 	var first sync.Once
-	e.openOn(vfs.NewErrorFS(e.fs, vfs.InjectorFunc(func(op vfs.Op, _ string, _ int) (int, error) {
-		if armed.Load() && (op == vfs.OpSync || op == vfs.OpSyncFS) {
+	e.openOn(vfstest.NewErrorFS(e.fs, vfstest.InjectorFunc(func(op vfstest.Op, _ string, _ int) (int, error) {
+		if armed.Load() && (op == vfstest.OpSync || op == vfstest.OpSyncFS) {
 			first.Do(appended.Wait)
 		}
 		return 0, nil
@@ -172,16 +172,16 @@ func TestGroupCommitConcurrentFlushes(t *testing.T) {
 // files sync are durable and keep working, a log whose fsync fails is
 // failed and says so.
 func TestGroupCommitSyncFSFailure(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	eio := errors.New("EIO")
 	var armed atomic.Bool
-	inj := vfs.InjectorFunc(func(op vfs.Op, path string, _ int) (int, error) {
-		if armed.Load() && (op == vfs.OpSyncFS || op == vfs.OpSync && strings.Contains(path, "/g-2/")) {
+	inj := vfstest.InjectorFunc(func(op vfstest.Op, path string, _ int) (int, error) {
+		if armed.Load() && (op == vfstest.OpSyncFS || op == vfstest.OpSync && strings.Contains(path, "/g-2/")) {
 			return 0, eio
 		}
 		return 0, nil
 	})
-	e.openOn(vfs.NewErrorFS(e.fs, inj))
+	e.openOn(vfstest.NewErrorFS(e.fs, inj))
 	logs := createLogs(t, e.m, 4)
 	armed.Store(true)
 	err := e.m.FlushAll()

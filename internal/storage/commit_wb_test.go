@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // failNextWriteBack returns an env whose first SyncFS after arm() also
@@ -15,11 +15,11 @@ import (
 // flusher hit an I/O error on it during that syncfs), and the four logs
 // g-0..g-3 with one unflushed batch each.
 func failNextWriteBack(t *testing.T, victim int) (*env, []*Log, func()) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	var armed atomic.Bool
 	var seg atomic.Pointer[string]
-	e.openOn(vfs.NewErrorFS(e.fs, vfs.InjectorFunc(func(op vfs.Op, _ string, _ int) (int, error) {
-		if op == vfs.OpSyncFS && armed.CompareAndSwap(true, false) {
+	e.openOn(vfstest.NewErrorFS(e.fs, vfstest.InjectorFunc(func(op vfstest.Op, _ string, _ int) (int, error) {
+		if op == vfstest.OpSyncFS && armed.CompareAndSwap(true, false) {
 			if err := e.fs.FailWriteBack(*seg.Load(), syscall.EIO); err != nil {
 				t.Error(err)
 			}

@@ -8,26 +8,26 @@ import (
 	"testing"
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // TestGroupCommit holds the first fsync until every producer has appended
 // and is waiting for durability; the second fsync must then cover them all.
 func TestGroupCommit(t *testing.T) {
 	const producers = 16
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	gate := make(chan struct{})
 	var logSyncs atomic.Int64
 	var first sync.Once
 	var armed atomic.Bool
-	inj := vfs.InjectorFunc(func(op vfs.Op, path string, _ int) (int, error) {
-		if op == vfs.OpSync && strings.HasSuffix(path, logSuffix) && armed.Load() {
+	inj := vfstest.InjectorFunc(func(op vfstest.Op, path string, _ int) (int, error) {
+		if op == vfstest.OpSync && strings.HasSuffix(path, logSuffix) && armed.Load() {
 			logSyncs.Add(1)
 			first.Do(func() { <-gate })
 		}
 		return 0, nil
 	})
-	e.openOn(vfs.NewErrorFS(e.fs, inj))
+	e.openOn(vfstest.NewErrorFS(e.fs, inj))
 	l := e.log(smallConfig())
 	armed.Store(true)
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
 	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // kill simulates the broker process dying (SIGKILL): everything written
@@ -183,14 +184,14 @@ func runMetamorphic(t *testing.T, seed uint64) {
 			m.durable = len(m.batches)
 			m.checkSame(t, l)
 		default:
-			l = e.crash(vfs.CrashOptions{Torn: true, Seed: seed*1000 + uint64(step)}).Get(testTP)
+			l = e.crash(vfstest.CrashOptions{Torn: true, Seed: seed*1000 + uint64(step)}).Get(testTP)
 			if l == nil {
 				t.Fatalf("step %d: log vanished in a crash", step)
 			}
 			m.afterCrash(t, l)
 		}
 	}
-	l = e.crash(vfs.CrashOptions{Torn: true, Seed: seed}).Get(testTP)
+	l = e.crash(vfstest.CrashOptions{Torn: true, Seed: seed}).Get(testTP)
 	m.afterCrash(t, l)
 	// The log keeps working after all that.
 	b := appendBatch(t, l, storagetest.Batch(ts, []byte("last")), epoch)
@@ -228,7 +229,7 @@ func TestCrashTornTailTruncatedAtBatchBoundary(t *testing.T) {
 		for i := range 5 {
 			bs = append(bs, appendBatch(t, l, storagetest.Sized(2, 200, int64(i)), 0))
 		}
-		l = e.crash(vfs.CrashOptions{Torn: true, Seed: seed}).Get(testTP)
+		l = e.crash(vfstest.CrashOptions{Torn: true, Seed: seed}).Get(testTP)
 		m := &model{batches: bs, durable: 10}
 		m.afterCrash(t, l)
 		// The segment file was cut back to whole batches.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage/storagetest"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // expectation is what must hold if power fails during the current step.
@@ -33,26 +33,26 @@ type expectation struct {
 // crashes in the middle of rolls, truncations, deletions, checkpoints and
 // Close.
 func TestCrashAtEveryOperation(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := vfstest.NewMem()
 	exp := expectation{step: "open", mayBeAbsent: true}
 	ops, checked := 0, 0
 	stride := 1
 	if testing.Short() {
 		stride = 5
 	}
-	inj := vfs.InjectorFunc(func(op vfs.Op, path string, _ int) (int, error) {
+	inj := vfstest.InjectorFunc(func(op vfstest.Op, path string, _ int) (int, error) {
 		ops++
 		if ops%stride != 0 {
 			return 0, nil
 		}
 		for _, torn := range []bool{false, true} {
-			snap := mem.CrashClone(vfs.CrashOptions{Torn: torn, Seed: uint64(ops)})
+			snap := mem.CrashClone(vfstest.CrashOptions{Torn: torn, Seed: uint64(ops)})
 			checkCrashImage(t, snap, exp, fmt.Sprintf("crash before op %d (%s %s) torn=%v", ops, op, path, torn))
 			checked++
 		}
 		return 0, nil
 	})
-	efs := vfs.NewErrorFS(mem, inj)
+	efs := vfstest.NewErrorFS(mem, inj)
 	m, err := OpenManager(dataDir, Options{FS: efs, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestCrashAtEveryOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp.mustEnd = model[len(model)-1].h.NextOffset()
-	checkCrashImage(t, mem.CrashClone(vfs.CrashOptions{}), exp, "after close")
+	checkCrashImage(t, mem.CrashClone(vfstest.CrashOptions{}), exp, "after close")
 	t.Logf("checked %d crash images over %d filesystem operations", checked, ops)
 }
 
@@ -163,7 +163,7 @@ func predictAppend(t *testing.T, data []byte, leo int64, epoch int32) []batch {
 	return out
 }
 
-func checkCrashImage(t *testing.T, snap *vfs.MemFS, exp expectation, what string) {
+func checkCrashImage(t *testing.T, snap *vfstest.MemFS, exp expectation, what string) {
 	t.Helper()
 	m, err := OpenManager(dataDir, Options{FS: snap, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
 	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // openOn opens a manager for e's data directory through fsys.
@@ -39,9 +40,9 @@ func activeFileSize(t *testing.T, l *Log) int64 {
 }
 
 func TestDiskFullAppend(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
-	full := vfs.NewDiskFull()
-	e.openOn(vfs.NewErrorFS(e.fs, full))
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	full := vfstest.NewDiskFull()
+	e.openOn(vfstest.NewErrorFS(e.fs, full))
 	l := e.log(smallConfig())
 	var bs []batch
 	for i := range 3 {
@@ -76,9 +77,9 @@ func TestDiskFullAppend(t *testing.T) {
 }
 
 func TestShortWriteIsTruncatedBack(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
-	budget := vfs.NewWriteBudget(1 << 30)
-	e.openOn(vfs.NewErrorFS(e.fs, budget))
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	budget := vfstest.NewWriteBudget(1 << 30)
+	e.openOn(vfstest.NewErrorFS(e.fs, budget))
 	l := e.log(smallConfig())
 	var bs []batch
 	for i := range 3 {
@@ -101,9 +102,9 @@ func TestShortWriteIsTruncatedBack(t *testing.T) {
 }
 
 func TestDiskFullDuringRoll(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
-	full := vfs.NewDiskFull()
-	e.openOn(vfs.NewErrorFS(e.fs, full))
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	full := vfstest.NewDiskFull()
+	e.openOn(vfstest.NewErrorFS(e.fs, full))
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1000
 	l := e.log(cfg)
@@ -129,9 +130,9 @@ func TestDiskFullDuringRoll(t *testing.T) {
 }
 
 func TestFsyncFailureFailsTheLog(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
-	eio := vfs.NewSwitch(syscall.EIO, vfs.OpSync)
-	e.openOn(vfs.NewErrorFS(e.fs, eio))
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	eio := vfstest.NewSwitch(syscall.EIO, vfstest.OpSync)
+	e.openOn(vfstest.NewErrorFS(e.fs, eio))
 	l := e.log(smallConfig())
 	bs := []batch{appendBatch(t, l, storagetest.Batch(1, []byte("a")), 0)}
 	if err := l.Flush(l.LogEndOffset()); err != nil {
@@ -169,23 +170,23 @@ func TestFsyncFailureFailsTheLog(t *testing.T) {
 }
 
 func TestTruncateBackFailureFailsTheLog(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	var mu sync.Mutex
 	broken := false
-	inj := vfs.InjectorFunc(func(op vfs.Op, path string, size int) (int, error) {
+	inj := vfstest.InjectorFunc(func(op vfstest.Op, path string, size int) (int, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if broken && strings.HasSuffix(path, logSuffix) {
 			switch op {
-			case vfs.OpWrite:
+			case vfstest.OpWrite:
 				return size / 2, syscall.EIO
-			case vfs.OpTruncate:
+			case vfstest.OpTruncate:
 				return 0, syscall.EIO
 			}
 		}
 		return 0, nil
 	})
-	e.openOn(vfs.NewErrorFS(e.fs, inj))
+	e.openOn(vfstest.NewErrorFS(e.fs, inj))
 	l := e.log(smallConfig())
 	bs := []batch{appendBatch(t, l, storagetest.Sized(2, 300, 1), 0)}
 	mu.Lock()
@@ -210,9 +211,9 @@ func TestTruncateBackFailureFailsTheLog(t *testing.T) {
 }
 
 func TestEpochCheckpointFailureFailsAppendOnly(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
-	full := vfs.NewDiskFull()
-	e.openOn(vfs.NewErrorFS(e.fs, full))
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	full := vfstest.NewDiskFull()
+	e.openOn(vfstest.NewErrorFS(e.fs, full))
 	l := e.log(smallConfig())
 	appendBatch(t, l, storagetest.Batch(1, nil), 1)
 	full.Set(true)

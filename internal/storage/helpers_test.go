@@ -13,6 +13,7 @@ import (
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage/storagetest"
 	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 const dataDir = "/data"
@@ -59,14 +60,14 @@ func (r *logRecorder) find(msg string) (map[string]slog.Value, bool) {
 // env is a data directory on a MemFS with a fake clock.
 type env struct {
 	t     testing.TB
-	fs    *vfs.MemFS
+	fs    *vfstest.MemFS
 	clock *fakeClock
 	logs  *logRecorder
 	m     *Manager
 }
 
 func newEnv(t testing.TB) *env {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
 	e.open()
 	return e
 }
@@ -96,7 +97,7 @@ func (e *env) restart() *Manager {
 }
 
 // crash abandons the manager (a power cut) and reopens what the disk kept.
-func (e *env) crash(opts vfs.CrashOptions) *Manager {
+func (e *env) crash(opts vfstest.CrashOptions) *Manager {
 	e.t.Helper()
 	e.fs = e.fs.CrashClone(opts)
 	e.logs = &logRecorder{}
@@ -205,7 +206,7 @@ func containing(bs []batch, offset int64) int {
 	return -1
 }
 
-var vfsNoTorn = vfs.CrashOptions{}
+var vfsNoTorn = vfstest.CrashOptions{}
 
 func mustHeader(t testing.TB, b []byte) record.Header {
 	t.Helper()

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 func appendN(t *testing.T, l *Log, n int) {
@@ -98,9 +98,9 @@ func TestHighWatermarkTruncation(t *testing.T) {
 // TestHighWatermarkCheckpointAtomic: a failed write leaves the previous
 // checkpoint whole, and an unreadable checkpoint only loses the values.
 func TestHighWatermarkCheckpointAtomic(t *testing.T) {
-	e := &env{t: t, fs: vfs.NewMem(), clock: newClock(), logs: &logRecorder{}}
-	sw := vfs.NewSwitch(syscall.EIO, vfs.OpRename)
-	e.openOn(vfs.NewErrorFS(e.fs, sw))
+	e := &env{t: t, fs: vfstest.NewMem(), clock: newClock(), logs: &logRecorder{}}
+	sw := vfstest.NewSwitch(syscall.EIO, vfstest.OpRename)
+	e.openOn(vfstest.NewErrorFS(e.fs, sw))
 	l := e.log(smallConfig())
 	appendN(t, l, 3)
 	l.SetHighWatermark(2)

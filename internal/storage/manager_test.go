@@ -10,6 +10,7 @@ import (
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
 	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 func readFile(t *testing.T, fsys vfs.FS, name string) string {
@@ -143,7 +144,7 @@ func TestManagerDeleteAndRecreate(t *testing.T) {
 	}
 	appendBatch(t, l2, storagetest.Batch(1, []byte("new")), 0)
 	l2.Flush(1)
-	l2 = e.crash(vfs.CrashOptions{Torn: true, Seed: 4}).Get(testTP)
+	l2 = e.crash(vfstest.CrashOptions{Torn: true, Seed: 4}).Get(testTP)
 	if l2.LogEndOffset() != 1 || l2.TopicID() != ([16]byte{9}) {
 		t.Fatalf("after crash: end %d id %v", l2.LogEndOffset(), l2.TopicID())
 	}
@@ -342,7 +343,7 @@ func TestTimeBasedRoll(t *testing.T) {
 }
 
 func TestNewDataDirectoryIsDurable(t *testing.T) {
-	mem := vfs.NewMem()
+	mem := vfstest.NewMem()
 	m, err := OpenManager("/var/lib/spool/data", Options{FS: mem})
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +356,7 @@ func TestNewDataDirectoryIsDurable(t *testing.T) {
 	if err := l.Flush(1); err != nil {
 		t.Fatal(err)
 	}
-	c := mem.CrashClone(vfs.CrashOptions{})
+	c := mem.CrashClone(vfstest.CrashOptions{})
 	m2, err := OpenManager("/var/lib/spool/data", Options{FS: c})
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/spool-mq/spool/internal/storage/storagetest"
-	"github.com/spool-mq/spool/internal/vfs"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // ReadInto returns exactly what Read returns, in the caller's buffer when
 // it is large enough, so recycling buffers cannot change what a fetch sees.
 func TestReadIntoMatchesRead(t *testing.T) {
-	_, l := benchLog(t, vfs.NewMem(), dataDir)
+	_, l := benchLog(t, vfstest.NewMem(), dataDir)
 	for range 200 {
 		if _, err := l.Append(storagetest.Sized(3, 100, 1), AppendOptions{AssignOffsets: true}); err != nil {
 			t.Fatal(err)

@@ -1,14 +1,16 @@
 // Package vfs is the filesystem seam of the broker: every byte the log
 // storage reads or writes goes through an FS, so tests can swap the real
-// disk for an in-memory one that simulates power loss (MemFS.CrashClone) or
-// for one that fails chosen operations (NewErrorFS: full disks, fsync
-// errors).
+// disk for an in-memory one that simulates power loss or for one that
+// fails chosen operations (full disks, fsync errors). Those test doubles
+// live in vfstest, which only tests import, so the broker binary does not
+// link them.
 //
 // The interface is deliberately small: only what the storage layer uses.
 // Durability is explicit. Data written to a File is durable only after
 // File.Sync; a created, renamed or removed directory entry is durable only
-// after SyncDir on its directory. MemFS enforces exactly that contract, so
-// code that forgets a sync loses data in crash tests, not in production.
+// after SyncDir on its directory. vfstest.MemFS enforces exactly that
+// contract, so code that forgets a sync loses data in crash tests, not in
+// production.
 package vfs
 
 import (

@@ -1,4 +1,4 @@
-package vfs
+package vfstest
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/spool-mq/spool/internal/vfs"
 )
 
 // Op is a kind of filesystem operation, as a bit so an Injector can be
@@ -138,14 +140,14 @@ func (b *WriteBudget) Inject(op Op, _ string, size int) (int, error) {
 
 // ErrorFS wraps an FS and fails the operations its Injector picks.
 type ErrorFS struct {
-	inner FS
+	inner vfs.FS
 	inj   Injector
 }
 
 // NewErrorFS returns inner with inj consulted before every operation.
 // Injected errors are returned as *os.PathError wrapping the injector's
 // error, so errors.Is(err, syscall.ENOSPC) works as with a real disk.
-func NewErrorFS(inner FS, inj Injector) *ErrorFS { return &ErrorFS{inner: inner, inj: inj} }
+func NewErrorFS(inner vfs.FS, inj Injector) *ErrorFS { return &ErrorFS{inner: inner, inj: inj} }
 
 func (e *ErrorFS) check(op Op, name string) error {
 	if _, err := e.inj.Inject(op, name, 0); err != nil {
@@ -155,7 +157,7 @@ func (e *ErrorFS) check(op Op, name string) error {
 }
 
 // OpenFile implements FS.
-func (e *ErrorFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+func (e *ErrorFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	op := OpOpen
 	if flag&os.O_CREATE != 0 {
 		if _, err := e.inner.Stat(name); err != nil {
@@ -231,7 +233,7 @@ func (e *ErrorFS) SyncDir(dir string) error {
 // SyncFS implements WholeSyncer if the inner file system does; otherwise
 // it fails with errors.ErrUnsupported, and callers sync file by file.
 func (e *ErrorFS) SyncFS(dir string) error {
-	ws, ok := e.inner.(WholeSyncer)
+	ws, ok := e.inner.(vfs.WholeSyncer)
 	if !ok {
 		return errors.ErrUnsupported
 	}
@@ -243,7 +245,7 @@ func (e *ErrorFS) SyncFS(dir string) error {
 
 // FSID implements WholeSyncer (see SyncFS); it injects no errors.
 func (e *ErrorFS) FSID(path string) (uint64, error) {
-	ws, ok := e.inner.(WholeSyncer)
+	ws, ok := e.inner.(vfs.WholeSyncer)
 	if !ok {
 		return 0, errors.ErrUnsupported
 	}
@@ -259,7 +261,7 @@ func (e *ErrorFS) Lock(name string) (io.Closer, error) {
 }
 
 type errorFile struct {
-	File
+	vfs.File
 	fs   *ErrorFS
 	name string
 }

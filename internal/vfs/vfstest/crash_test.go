@@ -1,4 +1,4 @@
-package vfs
+package vfstest
 
 import (
 	"bytes"
@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"testing"
+
+	"github.com/spool-mq/spool/internal/vfs"
 )
 
-func writeAndSync(t *testing.T, m *MemFS, name string, data []byte, sync bool) File {
+func writeAndSync(t *testing.T, m *MemFS, name string, data []byte, sync bool) vfs.File {
 	t.Helper()
 	f, err := m.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {

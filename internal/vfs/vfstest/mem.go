@@ -1,4 +1,4 @@
-package vfs
+package vfstest
 
 import (
 	"errors"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/spool-mq/spool/internal/vfs"
 )
 
 // MemFS is an in-memory FS that remembers what is durable. Every file keeps
@@ -151,7 +153,7 @@ func (m *MemFS) parent(p string) (*memNode, string, error) {
 }
 
 // OpenFile implements FS.
-func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.open(name, flag, perm)
@@ -379,7 +381,7 @@ func (m *MemFS) Lock(name string) (io.Closer, error) {
 	defer m.mu.Unlock()
 	p := cleanPath(name)
 	if m.locks[p] {
-		return nil, pathErr("lock", name, ErrLocked)
+		return nil, pathErr("lock", name, vfs.ErrLocked)
 	}
 	if _, err := m.open(name, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package vfs
+package vfstest
 
 import (
 	"bytes"
@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/spool-mq/spool/internal/vfs"
 )
 
 // eachFS runs a test against the real filesystem and MemFS: both must
 // behave the same for everything the storage layer relies on.
-func eachFS(t *testing.T, fn func(t *testing.T, fsys FS, dir string)) {
-	t.Run("os", func(t *testing.T) { fn(t, NewOS(), t.TempDir()) })
+func eachFS(t *testing.T, fn func(t *testing.T, fsys vfs.FS, dir string)) {
+	t.Run("os", func(t *testing.T) { fn(t, vfs.NewOS(), t.TempDir()) })
 	t.Run("mem", func(t *testing.T) {
 		m := NewMem()
 		if err := m.MkdirAll("/data", 0o755); err != nil {
@@ -23,7 +25,7 @@ func eachFS(t *testing.T, fn func(t *testing.T, fsys FS, dir string)) {
 	})
 }
 
-func mustWriteFile(t *testing.T, fsys FS, name string, data []byte) {
+func mustWriteFile(t *testing.T, fsys vfs.FS, name string, data []byte) {
 	t.Helper()
 	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -37,7 +39,7 @@ func mustWriteFile(t *testing.T, fsys FS, name string, data []byte) {
 	}
 }
 
-func mustReadFile(t *testing.T, fsys FS, name string) []byte {
+func mustReadFile(t *testing.T, fsys vfs.FS, name string) []byte {
 	t.Helper()
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
@@ -52,7 +54,7 @@ func mustReadFile(t *testing.T, fsys FS, name string) []byte {
 }
 
 func TestFileReadWrite(t *testing.T) {
-	eachFS(t, func(t *testing.T, fsys FS, dir string) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
 		name := filepath.Join(dir, "a")
 		f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
@@ -110,7 +112,7 @@ func TestFileReadWrite(t *testing.T) {
 }
 
 func TestOpenFlags(t *testing.T) {
-	eachFS(t, func(t *testing.T, fsys FS, dir string) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
 		name := filepath.Join(dir, "f")
 		if _, err := fsys.OpenFile(name, os.O_RDONLY, 0); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("open missing: %v", err)
@@ -152,7 +154,7 @@ func TestOpenFlags(t *testing.T) {
 }
 
 func TestDirectoryOps(t *testing.T) {
-	eachFS(t, func(t *testing.T, fsys FS, dir string) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
 		sub := filepath.Join(dir, "x", "y")
 		if err := fsys.MkdirAll(sub, 0o755); err != nil {
 			t.Fatal(err)
@@ -212,7 +214,7 @@ func TestDirectoryOps(t *testing.T) {
 }
 
 func TestRemovedFileStaysReadable(t *testing.T) {
-	eachFS(t, func(t *testing.T, fsys FS, dir string) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
 		name := filepath.Join(dir, "f")
 		mustWriteFile(t, fsys, name, []byte("data"))
 		f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
@@ -231,13 +233,13 @@ func TestRemovedFileStaysReadable(t *testing.T) {
 }
 
 func TestLock(t *testing.T) {
-	eachFS(t, func(t *testing.T, fsys FS, dir string) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
 		name := filepath.Join(dir, ".lock")
 		l, err := fsys.Lock(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fsys.Lock(name); !errors.Is(err, ErrLocked) {
+		if _, err := fsys.Lock(name); !errors.Is(err, vfs.ErrLocked) {
 			t.Fatalf("second Lock = %v, want ErrLocked", err)
 		}
 		if err := l.Close(); err != nil {

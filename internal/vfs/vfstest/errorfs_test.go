@@ -1,10 +1,12 @@
-package vfs
+package vfstest
 
 import (
 	"errors"
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/spool-mq/spool/internal/vfs"
 )
 
 func TestErrorFSSwitch(t *testing.T) {
@@ -122,7 +124,7 @@ func TestErrorFSInjectorFunc(t *testing.T) {
 
 func TestErrorFSOnOS(t *testing.T) {
 	full := NewDiskFull()
-	efs := NewErrorFS(NewOS(), full)
+	efs := NewErrorFS(vfs.NewOS(), full)
 	dir := t.TempDir()
 	f, err := efs.OpenFile(dir+"/f", os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
