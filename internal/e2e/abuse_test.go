@@ -144,7 +144,7 @@ func TestAbuseStalledLargeFrames(t *testing.T) {
 // instead of allocating more; once the stalled senders time out, everyone
 // is served again.
 func TestAbuseRequestBudgetBackPressure(t *testing.T) {
-	const stalled = 60 // each grows to 4 MiB after sending 1 MiB: 240 MiB wanted
+	const stalled = 60 // each grows to 8 MiB after sending 1 MiB: 480 MiB wanted
 	p := startProcess(t, t.TempDir(), "--set", "queued.max.request.bytes=104857600",
 		"--set", "socket.request.read.timeout.ms=4000")
 	ctx := testContext(t)

@@ -125,7 +125,7 @@ func TestLargeFrameGrowsIntact(t *testing.T) {
 		}
 		return req.ResponseKind()
 	})
-	records := make([]byte, 9<<20) // grows 1 -> 4 -> 9 MiB
+	records := make([]byte, 9<<20) // grows 1 -> 8 -> 9 MiB
 	for i := range records {
 		records[i] = byte(i * 7)
 	}
