@@ -169,14 +169,7 @@ func TestAbuseRequestBudgetBackPressure(t *testing.T) {
 func TestAbuseFetchLimits(t *testing.T) {
 	p := startProcess(t, t.TempDir(), "--set", "fetch.max.bytes=1048576", "--set", "fetch.wait.max.ms=500")
 	ctx := testContext(t)
-	topic := topicName(t, "big")
-	createTopic(t, ctx, newAdmin(t, p.kafkaAddr), topic, 1, nil)
-	cl := newClient(t, p.kafkaAddr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(64<<10))
-	var recs []*kgo.Record
-	for range 1024 { // 8 MiB in batches of at most 64 KiB
-		recs = append(recs, &kgo.Record{Value: randomBytes(8 << 10)})
-	}
-	produceSync(t, ctx, cl, recs...)
+	topic := produceIncompressible(t, ctx, p.kafkaAddr, 1024, 8<<10, kgo.ProducerBatchMaxBytes(64<<10)) // 8 MiB, 64 KiB batches
 
 	c := dialRaw(t, p.kafkaAddr)
 	req := fetchRequest(topic, 0, 0)
@@ -205,14 +198,7 @@ func TestAbuseFetchLimits(t *testing.T) {
 func TestAbuseUnreadResponses(t *testing.T) {
 	p := startProcess(t, t.TempDir(), "--set", "socket.response.write.timeout.ms=2000")
 	ctx := testContext(t)
-	topic := topicName(t, "big")
-	createTopic(t, ctx, newAdmin(t, p.kafkaAddr), topic, 1, nil)
-	cl := newClient(t, p.kafkaAddr, kgo.DefaultProduceTopic(topic))
-	var recs []*kgo.Record
-	for range 128 { // 8 MiB that no codec can shrink
-		recs = append(recs, &kgo.Record{Value: randomBytes(64 << 10)})
-	}
-	produceSync(t, ctx, cl, recs...)
+	topic := produceIncompressible(t, ctx, p.kafkaAddr, 128, 64<<10) // 8 MiB
 
 	clientConns := map[string]string{"listener": "client"}
 	baseConns := scrapeMetric(t, p.httpAddr, "spool_kafka_connections", clientConns)
@@ -255,14 +241,7 @@ func TestAbuseFetchMemory(t *testing.T) {
 	const hogs = 60
 	p := startProcess(t, t.TempDir(), "--set", "fetch.memory.max.bytes=8388608", "--set", "fetch.max.bytes=8388608")
 	ctx := testContext(t)
-	topic := topicName(t, "big")
-	createTopic(t, ctx, newAdmin(t, p.kafkaAddr), topic, 1, nil)
-	cl := newClient(t, p.kafkaAddr, kgo.DefaultProduceTopic(topic))
-	var recs []*kgo.Record
-	for range 128 { // 8 MiB that no codec can shrink
-		recs = append(recs, &kgo.Record{Value: randomBytes(64 << 10)})
-	}
-	produceSync(t, ctx, cl, recs...)
+	topic := produceIncompressible(t, ctx, p.kafkaAddr, 128, 64<<10) // 8 MiB
 	heapBase := scrapeMetric(t, p.httpAddr, "go_memstats_heap_inuse_bytes", nil)
 
 	req := fetchRequest(topic, 0, 0)
@@ -301,6 +280,22 @@ func dialSmallWindow(t *testing.T, addr string) *rawConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return newRawConn(t, c)
+}
+
+// produceIncompressible creates a one-partition topic and produces n
+// records of size random bytes to it (so no codec shrinks them); it
+// returns the topic.
+func produceIncompressible(t *testing.T, ctx context.Context, addr string, n, size int, opts ...kgo.Opt) string {
+	t.Helper()
+	topic := topicName(t, "big")
+	createTopic(t, ctx, newAdmin(t, addr), topic, 1, nil)
+	cl := newClient(t, addr, append([]kgo.Opt{kgo.DefaultProduceTopic(topic)}, opts...)...)
+	var recs []*kgo.Record
+	for range n {
+		recs = append(recs, &kgo.Record{Value: randomBytes(size)})
+	}
+	produceSync(t, ctx, cl, recs...)
+	return topic
 }
 
 // randomBytes is n bytes that compress to no less than n.

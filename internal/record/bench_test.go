@@ -47,18 +47,7 @@ func benchCodecBatch(b *testing.B, c Codec, n, size int) []byte {
 	if c == CodecNone {
 		return plain
 	}
-	var codec kgo.CompressionCodec
-	switch c {
-	case CodecGzip:
-		codec = kgo.GzipCompression()
-	case CodecSnappy:
-		codec = kgo.SnappyCompression()
-	case CodecLZ4:
-		codec = kgo.Lz4Compression()
-	case CodecZstd:
-		codec = kgo.ZstdCompression()
-	}
-	comp, err := kgo.DefaultCompressor(codec)
+	comp, err := kgo.DefaultCompressor(c.kgoCodec())
 	if err != nil {
 		b.Fatal(err)
 	}

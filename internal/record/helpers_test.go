@@ -58,18 +58,7 @@ func (cs *compressors) compress(t testing.TB, c Codec, records []byte) []byte {
 		return records
 	}
 	if cs[c] == nil {
-		var codec kgo.CompressionCodec
-		switch c {
-		case CodecGzip:
-			codec = kgo.GzipCompression()
-		case CodecSnappy:
-			codec = kgo.SnappyCompression()
-		case CodecLZ4:
-			codec = kgo.Lz4Compression()
-		case CodecZstd:
-			codec = kgo.ZstdCompression()
-		}
-		comp, err := kgo.DefaultCompressor(codec)
+		comp, err := kgo.DefaultCompressor(c.kgoCodec())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -210,18 +210,7 @@ func (w *Rewriter) compress(c Codec, body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, c)
 	}
 	if w.comps[c] == nil {
-		var codec kgo.CompressionCodec
-		switch c {
-		case CodecGzip:
-			codec = kgo.GzipCompression()
-		case CodecSnappy:
-			codec = kgo.SnappyCompression()
-		case CodecLZ4:
-			codec = kgo.Lz4Compression()
-		case CodecZstd:
-			codec = kgo.ZstdCompression()
-		}
-		comp, err := kgo.DefaultCompressor(codec)
+		comp, err := kgo.DefaultCompressor(c.kgoCodec())
 		if err != nil || comp == nil {
 			return nil, fmt.Errorf("%w: no %s compressor: %w", ErrInvalid, c, err)
 		}
@@ -238,4 +227,20 @@ func (w *Rewriter) compress(c Codec, body []byte) ([]byte, error) {
 // fixCRC recomputes the CRC of a complete batch.
 func fixCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], castagnoli))
+}
+
+// kgoCodec is franz-go's name for codec c, whose compressor the broker uses
+// wherever it compresses (the cleaner, and tests that build batches).
+func (c Codec) kgoCodec() kgo.CompressionCodec {
+	switch c {
+	case CodecGzip:
+		return kgo.GzipCompression()
+	case CodecSnappy:
+		return kgo.SnappyCompression()
+	case CodecLZ4:
+		return kgo.Lz4Compression()
+	case CodecZstd:
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
 }
