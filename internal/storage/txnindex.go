@@ -230,6 +230,12 @@ func (l *Log) AppendAbortedTxn(e AbortedTxn) error {
 	if err := l.checkOpen(); err != nil {
 		return err
 	}
+	// Entries at or past the log end are left by appends whose marker
+	// never made it to the log (a failed append); the marker's offset is
+	// free again.
+	if err := l.txns.truncate(l.logStart.Load(), l.logEnd.Load()); err != nil {
+		return err
+	}
 	return l.txns.append(e)
 }
 
