@@ -13,7 +13,9 @@ package handlers
 // records are decoded to find the record.
 //
 // Only the leader answers (followers: NOT_LEADER_OR_FOLLOWER), and "latest"
-// is its high watermark: what every in-sync replica has.
+// is its high watermark: what every in-sync replica has, or for isolation
+// level 1 (read_committed) its last stable offset. Timestamp lookups are
+// not capped at the LSO yet (Kafka's are).
 
 import (
 	"context"
@@ -60,7 +62,7 @@ func handleListOffsets(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.
 				ot.Partitions = append(ot.Partitions, op)
 				continue
 			}
-			offset, ts, epoch, err := h.listOffset(p, rp.Timestamp)
+			offset, ts, epoch, err := h.listOffset(p, rp.Timestamp, req.IsolationLevel == 1)
 			switch {
 			case errors.Is(err, errNoSuchTimestamp):
 				// Kafka answers "no such record" with offset -1, no error.
@@ -76,9 +78,14 @@ func handleListOffsets(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.
 	return resp
 }
 
-func (h *Handlers) listOffset(p *partition.Partition, ts int64) (offset, timestamp int64, epoch int32, err error) {
+// listOffset answers one partition; committed (isolation level 1,
+// read_committed) makes "latest" the last stable offset.
+func (h *Handlers) listOffset(p *partition.Partition, ts int64, committed bool) (offset, timestamp int64, epoch int32, err error) {
 	switch ts {
 	case listLatest:
+		if committed {
+			return p.LastStableOffset(), -1, p.LeaderEpoch(), nil
+		}
 		return p.HighWatermark(), -1, p.LeaderEpoch(), nil
 	case listEarliest, listEarliestLocal:
 		return p.LogStartOffset(), -1, -1, nil
