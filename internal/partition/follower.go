@@ -50,11 +50,13 @@ func (p *Partition) AppendAsFollower(data []byte) (lastOffset int64, err error) 
 		return p.log.LogEndOffset() - 1, nil
 	}
 	p.loadProducersLocked()
-	var txns txnTable
+	var (
+		txns    txnTable
+		aborted []storage.AbortedTxn
+	)
 	if txnal {
 		// The same transaction state as the leader's: aborted
 		// transactions reach the index before their markers the log.
-		var aborted []storage.AbortedTxn
 		txns, aborted = p.applyTxnBatches(headers, func(i int) []byte { return data[pos[i] : pos[i]+headers[i].Size()] })
 		if err := p.recordAbortedLocked(aborted); err != nil {
 			return -1, err
@@ -62,6 +64,9 @@ func (p *Partition) AppendAsFollower(data []byte) (lastOffset int64, err error) 
 	}
 	ar, err := p.log.Append(data[:n], storage.AppendOptions{AssignOffsets: false, LeaderEpoch: -1})
 	if err != nil {
+		if txnal {
+			p.dropAbortedLocked(aborted, headers[0].BaseOffset)
+		}
 		return -1, err
 	}
 	if txnal {

@@ -219,6 +219,7 @@ func (p *Partition) WriteTxnMarker(producerID int64, epoch int16, commit bool, c
 	}
 	ar, err := p.log.Append(batch, storage.AppendOptions{AssignOffsets: true, LeaderEpoch: leaderEpoch})
 	if err != nil {
+		p.dropAbortedLocked(aborted, h.BaseOffset)
 		p.appendMu.Unlock()
 		return -1, err
 	}
@@ -234,6 +235,7 @@ func (p *Partition) WriteTxnMarker(producerID int64, epoch int16, commit bool, c
 func (p *Partition) recordAbortedLocked(aborted []storage.AbortedTxn) error {
 	for _, a := range aborted {
 		if err := p.log.AppendAbortedTxn(a); err != nil {
+			p.dropAbortedLocked(aborted, aborted[0].LastOffset)
 			return fmt.Errorf("recording aborted transaction of producer %d: %w", a.ProducerID, err)
 		}
 	}
@@ -262,5 +264,19 @@ func (p *Partition) beginTxnsLocked(batches []record.Header, base int64) {
 	}
 	if changed {
 		p.setTxnsLocked(p.txns)
+	}
+}
+
+// dropAbortedLocked takes back the aborted-index entries recorded for
+// markers from offset that could not be appended. If even that fails the
+// entries stay until the next open trims them (if the log end has not
+// passed them by then); the failure is logged.
+func (p *Partition) dropAbortedLocked(aborted []storage.AbortedTxn, offset int64) {
+	if len(aborted) == 0 {
+		return
+	}
+	if err := p.log.DropAbortedTxnsFrom(offset); err != nil {
+		p.opts.Logger.Error("taking back aborted-transaction entries of a failed append", "topic", p.tp.Topic,
+			"partition", p.tp.Partition, "offset", offset, "err", err)
 	}
 }

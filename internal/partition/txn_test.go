@@ -5,12 +5,18 @@ import (
 	"errors"
 	"hash/crc32"
 	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/record"
+	"github.com/spool-mq/spool/internal/storage"
 	"github.com/spool-mq/spool/internal/storage/storagetest"
+	"github.com/spool-mq/spool/internal/vfs/vfstest"
 )
 
 // withAttributes sets attribute bits on a built batch and fixes its CRC.
@@ -275,4 +281,55 @@ func TestTxnFollowerTruncationReopens(t *testing.T) {
 		t.Fatalf("follower after truncation: %d ongoing, aborted %v", f.OngoingTransactions(), f.AbortedTransactions(0, 1<<40))
 	}
 	wantLSO(t, f, first)
+}
+
+// TestTxnMarkerAppendFailure: the aborted-index entry is written before
+// the marker; when the marker's append then fails (disk full), the
+// transaction stays open, and the retried marker replaces the orphaned
+// entry, leaving one entry at the marker's real offset, also after a
+// restart.
+func TestTxnMarkerAppendFailure(t *testing.T) {
+	var full atomic.Bool
+	mem := vfstest.NewMem()
+	fsys := vfstest.NewErrorFS(mem, vfstest.InjectorFunc(func(op vfstest.Op, path string, size int) (int, error) {
+		if full.Load() && op == vfstest.OpWrite && strings.HasSuffix(path, ".log") {
+			return 0, syscall.ENOSPC
+		}
+		return size, nil
+	}))
+	cfg := config.DefaultTopicConfig()
+	open := func() (*storage.Manager, *partition.Partition) {
+		m, err := storage.OpenManager("/data", storage.Options{FS: fsys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := m.GetOrCreate(testTP, [16]byte{1}, partition.LogConfig(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, partition.New(l, [16]byte{1}, cfg, 0, partition.Options{NodeID: 1})
+	}
+	m, p := open()
+	first := produceTxn(t, p, txnBatch(10, 0, 0, "a"))
+	produce1(t, p, batch("plain"))
+	full.Store(true)
+	if _, err := p.WriteTxnMarker(10, 0, false, 0); !errors.Is(err, storage.ErrDiskFull) {
+		t.Fatalf("marker on a full disk: %v, want ErrDiskFull", err)
+	}
+	full.Store(false)
+	wantLSO(t, p, first)
+	if n := p.OngoingTransactions(); n != 1 {
+		t.Fatalf("%d ongoing after the failed marker, want 1", n)
+	}
+	produce1(t, p, batch("moved the log end"))
+	abortAt := marker(t, p, 10, 0, false)
+	want := partition.AbortedTxn{ProducerID: 10, FirstOffset: first, LastOffset: abortAt, LastStableOffset: abortAt + 1}
+	wantAbortedTxns(t, p, want)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, p = open()
+	defer m.Close()
+	wantAbortedTxns(t, p, want)
+	wantLSO(t, p, p.HighWatermark())
 }

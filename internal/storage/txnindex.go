@@ -214,6 +214,34 @@ func (x *txnIndex) truncate(start, end int64) error {
 	return x.rewriteLocked()
 }
 
+// dropFrom forgets the entries at or after offset, the last ones of the
+// file, by truncating it back: unlike a rewrite this needs no free space,
+// so it works on the full disk that probably failed the append.
+func (x *txnIndex) dropFrom(offset int64) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := len(x.entries)
+	for n > 0 && x.entries[n-1].LastOffset >= offset {
+		n--
+	}
+	if n == len(x.entries) {
+		return nil
+	}
+	x.entries = x.entries[:n]
+	size := int64(n) * txnEntrySize
+	if x.f == nil {
+		return x.rewriteLocked()
+	}
+	if err := x.f.Truncate(size); err != nil {
+		return ioError("truncating "+x.path, err)
+	}
+	if err := x.f.Sync(); err != nil {
+		return ioError("syncing "+x.path, err)
+	}
+	x.size = size
+	return nil
+}
+
 func (x *txnIndex) close() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -238,6 +266,12 @@ func (l *Log) AppendAbortedTxn(e AbortedTxn) error {
 	}
 	return l.txns.append(e)
 }
+
+// DropAbortedTxnsFrom forgets the aborted transactions whose marker is at
+// or after offset. The partition calls it when the markers it recorded
+// with AppendAbortedTxn could not be appended: left in place, an entry
+// would claim an abort at an offset the log gives to other data.
+func (l *Log) DropAbortedTxnsFrom(offset int64) error { return l.txns.dropFrom(offset) }
 
 // AbortedTxns returns the aborted transactions overlapping [from, to].
 func (l *Log) AbortedTxns(from, to int64) []AbortedTxn { return l.txns.overlapping(from, to) }
