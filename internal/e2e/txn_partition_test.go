@@ -48,6 +48,11 @@ func committedFetch(t *testing.T, c *rawConn, topic string, offset int64) kmsg.F
 
 // latestOffset is ListOffsets(latest) at the isolation level.
 func latestOffset(t *testing.T, c *rawConn, topic string, isolation int8) int64 {
+	return offsetFor(t, c, topic, isolation, -1)
+}
+
+// offsetFor is ListOffsets of timestamp ts at the isolation level.
+func offsetFor(t *testing.T, c *rawConn, topic string, isolation int8, ts int64) int64 {
 	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.SetVersion(7)
@@ -55,7 +60,7 @@ func latestOffset(t *testing.T, c *rawConn, topic string, isolation int8) int64 
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = 0, -1, -1
+	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = 0, -1, ts
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	p := c.roundTrip(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
@@ -101,12 +106,16 @@ func TestTxnPartitionReadCommitted(t *testing.T) {
 	}
 	pidA, epochA := rawInitProducerID(c)
 	pidB, epochB := rawInitProducerID(c)
-	plain := func(v string) {
-		part := c.roundTrip(produceRequest(topic, 0, -1, encodeBatch([]testRecord{{value: []byte(v), timestamp: time.Now().UnixMilli()}}))).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	plainAt := func(v string, ts int64) {
+		part := c.roundTrip(produceRequest(topic, 0, -1, encodeBatch([]testRecord{{value: []byte(v), timestamp: ts}}))).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 		if part.ErrorCode != 0 {
 			t.Fatalf("produce %s: %v", v, kerr.ErrorForCode(part.ErrorCode))
 		}
 	}
+	plain := func(v string) { plainAt(v, time.Now().UnixMilli()) }
+	// p4's timestamp is later than any other record's, so a timestamp
+	// lookup finds exactly it.
+	p4TS := time.Now().Add(time.Minute).UnixMilli()
 	txn := func(data []byte) int64 {
 		res, err := p.ProduceTransactional(data, -1, 5*time.Second)
 		if err != nil {
@@ -117,7 +126,7 @@ func TestTxnPartitionReadCommitted(t *testing.T) {
 	plain("p0")                                          // 0
 	firstA := txn(txnBatch(pidA, epochA, 0, "a1", "a2")) // 1-2
 	txn(txnBatch(pidB, epochB, 0, "b1"))                 // 3
-	plain("p4")                                          // 4
+	plainAt("p4", p4TS)                                  // 4
 	if firstA != 1 {
 		t.Fatalf("first transactional offset %d", firstA)
 	}
@@ -140,6 +149,12 @@ func TestTxnPartitionReadCommitted(t *testing.T) {
 	}
 	if got := latestOffset(t, c, topic, 0); got != 5 {
 		t.Fatalf("ListOffsets(latest, read_uncommitted) %d, want 5", got)
+	}
+	if got := offsetFor(t, c, topic, 0, p4TS); got != 4 {
+		t.Fatalf("ListOffsets(p4's timestamp, read_uncommitted) %d, want 4", got)
+	}
+	if got := offsetFor(t, c, topic, 1, p4TS); got != -1 {
+		t.Fatalf("ListOffsets(p4's timestamp, read_committed) %d, want -1: offset 4 is past the LSO", got)
 	}
 
 	abortAt, err := p.WriteTxnMarker(pidA, epochA, false, 0) // 5
@@ -166,6 +181,9 @@ func TestTxnPartitionReadCommitted(t *testing.T) {
 	}
 	if got := latestOffset(t, c, topic, 1); got != 8 {
 		t.Fatalf("ListOffsets(latest, read_committed) %d, want 8", got)
+	}
+	if got := offsetFor(t, c, topic, 1, p4TS); got != 4 {
+		t.Fatalf("ListOffsets(p4's timestamp, read_committed) %d after the markers, want 4", got)
 	}
 
 	cl := newClient(t, b.KafkaAddr(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

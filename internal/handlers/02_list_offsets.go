@@ -14,8 +14,8 @@ package handlers
 //
 // Only the leader answers (followers: NOT_LEADER_OR_FOLLOWER), and "latest"
 // is its high watermark: what every in-sync replica has, or for isolation
-// level 1 (read_committed) its last stable offset. Timestamp lookups are
-// not capped at the LSO yet (Kafka's are).
+// level 1 (read_committed) its last stable offset; timestamp lookups find
+// only offsets below that.
 
 import (
 	"context"
@@ -78,35 +78,44 @@ func handleListOffsets(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.
 	return resp
 }
 
-// listOffset answers one partition; committed (isolation level 1,
-// read_committed) makes "latest" the last stable offset.
+// listOffset answers one partition. The offsets it may answer are below
+// the last fetchable offset, as in Kafka: the high watermark, or for
+// committed (isolation level 1, read_committed) the last stable offset.
+// "latest" is that offset itself; a timestamp lookup that lands at or past
+// it finds nothing.
 func (h *Handlers) listOffset(p *partition.Partition, ts int64, committed bool) (offset, timestamp int64, epoch int32, err error) {
+	fetchable := p.HighWatermark()
+	if committed {
+		fetchable = p.LastStableOffset()
+	}
 	switch ts {
 	case listLatest:
-		if committed {
-			return p.LastStableOffset(), -1, p.LeaderEpoch(), nil
-		}
-		return p.HighWatermark(), -1, p.LeaderEpoch(), nil
+		return fetchable, -1, p.LeaderEpoch(), nil
 	case listEarliest, listEarliestLocal:
 		return p.LogStartOffset(), -1, -1, nil
 	case listMaxTimestamp:
 		maxTS, batchOffset := p.Log().MaxTimestamp()
-		if batchOffset < 0 || batchOffset >= p.HighWatermark() {
+		if batchOffset < 0 || batchOffset >= fetchable {
 			return -1, -1, -1, errNoSuchTimestamp
 		}
-		return h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS == maxTS })
+		offset, timestamp, epoch, err = h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS == maxTS })
+	default:
+		if ts < 0 {
+			return 0, 0, 0, kerr.InvalidRequest
+		}
+		batchOffset, _, found, err := p.Log().OffsetForTimestamp(ts)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if !found || batchOffset >= fetchable {
+			return -1, -1, -1, errNoSuchTimestamp
+		}
+		offset, timestamp, epoch, err = h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS >= ts })
 	}
-	if ts < 0 {
-		return 0, 0, 0, kerr.InvalidRequest
-	}
-	batchOffset, _, found, err := p.Log().OffsetForTimestamp(ts)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if !found || batchOffset >= p.HighWatermark() {
+	if err == nil && offset >= fetchable {
 		return -1, -1, -1, errNoSuchTimestamp
 	}
-	return h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS >= ts })
+	return offset, timestamp, epoch, err
 }
 
 // findRecord decodes the batch at batchOffset and returns the first record

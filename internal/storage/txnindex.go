@@ -30,7 +30,9 @@ import (
 //
 // Crash safety: an entry is appended and fsynced before the marker that
 // justifies it is appended to the log, so after a crash the file may hold
-// entries past the log end, never miss one below it. Open drops a torn
+// entries past the log end, never miss one below it. A marker append that
+// fails takes its entries back (DropAbortedTxnsFrom truncates the file,
+// which needs no free space). Open drops a torn
 // trailing entry, stops at the first entry that does not follow its
 // predecessor (garbage after a lost write-back), and trims entries at or
 // past the recovered log end and those wholly below the log start.
