@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 
 	"github.com/spool-mq/spool/internal/vfs"
@@ -197,9 +198,13 @@ func (x *txnIndex) append(e AbortedTxn) error {
 func (x *txnIndex) overlapping(from, to int64) []AbortedTxn {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	// Entries are in LastOffset order: skip those ending before from.
+	// Past that the first offsets are not ordered (transactions overlap),
+	// so the rest is scanned; a consumer near the log end scans little.
+	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].LastOffset >= from })
 	var out []AbortedTxn
-	for _, e := range x.entries {
-		if e.LastOffset >= from && e.FirstOffset <= to {
+	for _, e := range x.entries[i:] {
+		if e.FirstOffset <= to {
 			out = append(out, e)
 		}
 	}
