@@ -122,7 +122,7 @@ func (p *Partition) TruncateTo(offset int64) error {
 		p.producers.truncate(end) // else the rebuild reads the truncated log
 		// Truncation may have removed markers, reopening transactions:
 		// only the log can say which.
-		p.rebuildTxnsLocked()
+		p.rebuildTxnsLocked(end)
 	}
 	return nil
 }

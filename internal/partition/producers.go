@@ -266,11 +266,23 @@ func (p *Partition) loadProducersLocked() {
 	}
 }
 
-// rebuildTxnsLocked recomputes the ongoing transactions from the log's
-// tail alone (after a truncation, which may have removed markers).
-func (p *Partition) rebuildTxnsLocked() {
+// rebuildTxnsLocked recomputes the ongoing transactions after a
+// truncation to end, which may have removed markers (reopening their
+// transactions) and transactions' first batches. What was ongoing and
+// began below end still is: removing data ends nothing. Reopened ones are
+// found by scanning the log's tail, so one whose first batch lies before
+// the tail stays closed (the documented rebuild bound).
+func (p *Partition) rebuildTxnsLocked(end int64) {
 	txns := txnTable{}
 	scanTail(p.log, func(h *record.Header, batch []byte) { txns.applyBatch(h, batch) })
+	for id, o := range p.txns {
+		if o.first >= end {
+			continue
+		}
+		if r, ok := txns[id]; !ok || o.first < r.first {
+			txns[id] = o
+		}
+	}
 	p.setTxnsLocked(txns)
 }
 

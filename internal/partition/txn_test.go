@@ -333,3 +333,28 @@ func TestTxnMarkerAppendFailure(t *testing.T) {
 	wantAbortedTxns(t, p, want)
 	wantLSO(t, p, p.HighWatermark())
 }
+
+// TestTxnFollowerTruncationKeepsOldTransaction: a transaction ongoing on a
+// follower stays ongoing across a truncation above its first offset, even
+// when that offset is older than the log tail the rebuild reads.
+func TestTxnFollowerTruncationKeepsOldTransaction(t *testing.T) {
+	c := newCluster(t, 2, 1)
+	l := c.nodes[1]
+	first := produceTxn(t, l, txnBatch(10, 0, 0, "a"))
+	many := make([]string, 5000)
+	for i := range many {
+		many[i] = "x"
+	}
+	produce1(t, l, batch(many...))
+	produce1(t, l, batch("last"))
+	c.catchUp(2)
+	f := c.nodes[2]
+	wantLSO(t, f, first)
+	if err := f.TruncateTo(f.LogEndOffset() - 1); err != nil {
+		t.Fatal(err)
+	}
+	if f.OngoingTransactions() != 1 {
+		t.Fatalf("%d ongoing after truncation, want 1", f.OngoingTransactions())
+	}
+	wantLSO(t, f, first)
+}
