@@ -252,6 +252,14 @@ func (b *Broker) HTTPAddr() string {
 	return b.gw.Addr()
 }
 
+// Partition is this broker's replica of topic/index, or nil. It exists for
+// in-process callers that drive a partition directly: the end-to-end tests
+// write transaction markers through it until a transaction coordinator
+// does (partition.WriteTxnMarker). Request handling never uses it.
+func (b *Broker) Partition(topic string, index int32) *partition.Partition {
+	return b.parts.Get(topic, index)
+}
+
 // Ready reports whether the broker serves requests (for /readyz).
 func (b *Broker) Ready() bool { return b.ready.Load() }
 

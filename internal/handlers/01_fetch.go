@@ -18,9 +18,16 @@ package handlers
 // are accepted only from the broker they name. They read up to the log
 // end, report the follower's progress to the partition (high watermark,
 // ISR) and wait for appends rather than for the high watermark.
+//
+// Consumers fetching read_committed (isolation level 1) read up to the
+// last stable offset and get the aborted transactions overlapping the
+// returned batches; read_uncommitted ones read up to the high watermark.
+// Both are told the LSO, which equals the high watermark while the
+// partition has no ongoing transaction.
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -29,6 +36,7 @@ import (
 
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/partition"
+	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/server"
 )
 
@@ -167,9 +175,12 @@ func handleFetch(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.Fet
 		maxBytes = int(resp.held)
 	}
 	resp.bufs = make([]*[]byte, len(parts))
+	// read_committed consumers stop at the last stable offset (a
+	// follower copies everything, whatever it asks).
+	committed := replica < 0 && req.IsolationLevel == 1
 	var wake chan struct{}
 	for {
-		total, errored := h.readPartitions(replica, parts, resp.bufs, maxBytes)
+		total, errored := h.readPartitions(replica, parts, resp.bufs, maxBytes, committed)
 		if errored || total >= int(req.MinBytes) || len(parts) == 0 || time.Until(deadline) <= 0 {
 			resp.keep(int64(total))
 			return resp
@@ -257,7 +268,12 @@ func (h *Handlers) replicaFetchTarget(topic string, rp *kmsg.FetchRequestTopicPa
 // taken from the pool on first use and kept across long-poll rounds.
 // A replica fetch (replica >= 0) reads through ReadForReplica, which also
 // records the follower's progress.
-func (h *Handlers) readPartitions(replica int32, parts []fetchPart, bufs []*[]byte, maxBytes int) (int, bool) {
+//
+// A read_committed fetch (committed) reads up to the last stable offset
+// and lists the aborted transactions overlapping what it returns, so the
+// consumer can drop their records. Every consumer fetch reports the LSO,
+// as Kafka does; with no transactions it equals the high watermark.
+func (h *Handlers) readPartitions(replica int32, parts []fetchPart, bufs []*[]byte, maxBytes int, committed bool) (int, bool) {
 	total, errored := 0, false
 	partMax := maxBytes
 	if replica >= 0 {
@@ -282,6 +298,8 @@ func (h *Handlers) readPartitions(replica int32, parts []fetchPart, bufs []*[]by
 				limit = -1 // record the progress, read nothing
 			}
 			r, err = fp.p.ReadForReplica(*bufs[i], replica, in.FetchOffset, in.CurrentLeaderEpoch, limit)
+		} else if committed {
+			r, err = fp.p.ReadCommittedInto(*bufs[i], in.FetchOffset, limit, total == 0)
 		} else {
 			r, err = fp.p.ReadInto(*bufs[i], in.FetchOffset, limit, total == 0)
 		}
@@ -289,6 +307,13 @@ func (h *Handlers) readPartitions(replica int32, parts []fetchPart, bufs []*[]by
 			*bufs[i] = r.Data[:0] // keep the larger buffer for reuse
 		}
 		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = r.HighWatermark, r.HighWatermark, r.LogStartOffset
+		if replica < 0 {
+			out.LastStableOffset = r.LastStableOffset
+		}
+		out.AbortedTransactions = nil
+		if committed && len(r.Data) > 0 {
+			out.AbortedTransactions = abortedIn(fp.p, in.FetchOffset, r.Data)
+		}
 		out.ErrorCode = errorCode(err)
 		// Never null: librdkafka rejects a null record set.
 		out.RecordBatches = r.Data
@@ -315,4 +340,33 @@ func checkLeaderEpoch(clientEpoch, ours int32) int16 {
 	default:
 		return kerr.FencedLeaderEpoch.Code
 	}
+}
+
+// abortedIn lists the aborted transactions of p overlapping the batches in
+// data, read from offset from. Partitions that never aborted a transaction
+// answer without looking at data; otherwise the batch headers are walked
+// for the last offset (the CRCs were checked when the data was written).
+func abortedIn(p *partition.Partition, from int64, data []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	if len(p.AbortedTransactions(from, math.MaxInt64)) == 0 {
+		return nil
+	}
+	last := int64(-1)
+	for n := 0; n < len(data); {
+		h, err := record.ParseHeader(data[n:])
+		if err != nil || n+h.Size() > len(data) {
+			break
+		}
+		last = h.LastOffset()
+		n += h.Size()
+	}
+	if last < from {
+		return nil
+	}
+	var out []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	for _, a := range p.AbortedTransactions(from, last) {
+		t := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		t.ProducerID, t.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, t)
+	}
+	return out
 }

@@ -13,7 +13,9 @@ package handlers
 // records are decoded to find the record.
 //
 // Only the leader answers (followers: NOT_LEADER_OR_FOLLOWER), and "latest"
-// is its high watermark: what every in-sync replica has.
+// is its high watermark: what every in-sync replica has, or for isolation
+// level 1 (read_committed) its last stable offset; timestamp lookups find
+// only offsets below that.
 
 import (
 	"context"
@@ -60,7 +62,7 @@ func handleListOffsets(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.
 				ot.Partitions = append(ot.Partitions, op)
 				continue
 			}
-			offset, ts, epoch, err := h.listOffset(p, rp.Timestamp)
+			offset, ts, epoch, err := h.listOffset(p, rp.Timestamp, req.IsolationLevel == 1)
 			switch {
 			case errors.Is(err, errNoSuchTimestamp):
 				// Kafka answers "no such record" with offset -1, no error.
@@ -76,30 +78,44 @@ func handleListOffsets(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.
 	return resp
 }
 
-func (h *Handlers) listOffset(p *partition.Partition, ts int64) (offset, timestamp int64, epoch int32, err error) {
+// listOffset answers one partition. The offsets it may answer are below
+// the last fetchable offset, as in Kafka: the high watermark, or for
+// committed (isolation level 1, read_committed) the last stable offset.
+// "latest" is that offset itself; a timestamp lookup that lands at or past
+// it finds nothing.
+func (h *Handlers) listOffset(p *partition.Partition, ts int64, committed bool) (offset, timestamp int64, epoch int32, err error) {
+	fetchable := p.HighWatermark()
+	if committed {
+		fetchable = p.LastStableOffset()
+	}
 	switch ts {
 	case listLatest:
-		return p.HighWatermark(), -1, p.LeaderEpoch(), nil
+		return fetchable, -1, p.LeaderEpoch(), nil
 	case listEarliest, listEarliestLocal:
 		return p.LogStartOffset(), -1, -1, nil
 	case listMaxTimestamp:
 		maxTS, batchOffset := p.Log().MaxTimestamp()
-		if batchOffset < 0 || batchOffset >= p.HighWatermark() {
+		if batchOffset < 0 || batchOffset >= fetchable {
 			return -1, -1, -1, errNoSuchTimestamp
 		}
-		return h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS == maxTS })
+		offset, timestamp, epoch, err = h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS == maxTS })
+	default:
+		if ts < 0 {
+			return 0, 0, 0, kerr.InvalidRequest
+		}
+		batchOffset, _, found, err := p.Log().OffsetForTimestamp(ts)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if !found || batchOffset >= fetchable {
+			return -1, -1, -1, errNoSuchTimestamp
+		}
+		offset, timestamp, epoch, err = h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS >= ts })
 	}
-	if ts < 0 {
-		return 0, 0, 0, kerr.InvalidRequest
-	}
-	batchOffset, _, found, err := p.Log().OffsetForTimestamp(ts)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if !found || batchOffset >= p.HighWatermark() {
+	if err == nil && offset >= fetchable {
 		return -1, -1, -1, errNoSuchTimestamp
 	}
-	return h.findRecord(p, batchOffset, func(recTS int64) bool { return recTS >= ts })
+	return offset, timestamp, epoch, err
 }
 
 // findRecord decodes the batch at batchOffset and returns the first record

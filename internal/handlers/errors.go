@@ -66,6 +66,7 @@ var errorTable = []struct {
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{partition.ErrUnknownProducerID, kerr.UnknownProducerID},
 	{partition.ErrTransactionsUnsupported, kerr.UnsupportedVersion},
+	{partition.ErrInvalidTxnState, kerr.InvalidTxnState},
 	// Record errors reach here unwrapped only from paths that parse
 	// stored or replicated batches; produce wraps them in partition's.
 	{record.ErrCorrupt, kerr.CorruptMessage},
@@ -76,6 +77,7 @@ var errorTable = []struct {
 	{record.ErrNullKey, kerr.InvalidRecord},
 	{record.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{record.ErrTooLarge, kerr.MessageTooLarge},
+	{record.ErrNotMarker, kerr.CorruptMessage},
 	{controller.ErrTopicExists, kerr.TopicAlreadyExists},
 	{controller.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{controller.ErrUnknownTopicID, kerr.UnknownTopicID},

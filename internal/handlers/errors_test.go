@@ -55,6 +55,7 @@ var wantCodes = map[string]struct {
 	"partition.ErrInvalidTimestamp":             {partition.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	// A broker without the feature: not an authorization failure.
 	"partition.ErrTransactionsUnsupported": {partition.ErrTransactionsUnsupported, kerr.UnsupportedVersion},
+	"partition.ErrInvalidTxnState":         {partition.ErrInvalidTxnState, kerr.InvalidTxnState},
 
 	"record.ErrTruncated":        {record.ErrTruncated, kerr.CorruptMessage},
 	"record.ErrCorrupt":          {record.ErrCorrupt, kerr.CorruptMessage},
@@ -64,6 +65,7 @@ var wantCodes = map[string]struct {
 	"record.ErrNullKey":          {record.ErrNullKey, kerr.InvalidRecord},
 	"record.ErrInvalidTimestamp": {record.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	"record.ErrTooLarge":         {record.ErrTooLarge, kerr.MessageTooLarge},
+	"record.ErrNotMarker":        {record.ErrNotMarker, kerr.CorruptMessage},
 
 	"group.ErrNotCoordinator":          {group.ErrNotCoordinator, kerr.NotCoordinator},
 	"group.ErrCoordinatorLoading":      {group.ErrCoordinatorLoading, kerr.CoordinatorLoadInProgress},

@@ -13,13 +13,18 @@ import (
 // from them). A trailing partial batch is dropped: the next fetch starts
 // at the new log end and gets it whole. The idempotent-producer table is
 // updated from the batches, so if this replica becomes leader it still
-// recognises retries of batches the old leader appended. It returns the
+// recognises retries of batches the old leader appended; so are the ongoing
+// transactions and the aborted index (txn.go). It returns the
 // last offset appended (LogEndOffset-1 when data held no whole batch).
 //
 // The data is not flushed here; call FlushLocal before reporting progress
 // to the leader.
 func (p *Partition) AppendAsFollower(data []byte) (lastOffset int64, err error) {
-	var headers []record.Header
+	var (
+		headers []record.Header
+		pos     []int
+		txnal   bool
+	)
 	n := 0
 	for n < len(data) {
 		h, err := record.Validate(data[n:])
@@ -29,7 +34,8 @@ func (p *Partition) AppendAsFollower(data []byte) (lastOffset int64, err error) 
 		if err != nil {
 			return -1, fmt.Errorf("%w: batch from leader at byte %d: %w", ErrCorruptBatch, n, err)
 		}
-		headers = append(headers, h)
+		headers, pos = append(headers, h), append(pos, n)
+		txnal = txnal || h.Transactional()
 		n += h.Size()
 	}
 	p.appendMu.Lock()
@@ -44,9 +50,27 @@ func (p *Partition) AppendAsFollower(data []byte) (lastOffset int64, err error) 
 		return p.log.LogEndOffset() - 1, nil
 	}
 	p.loadProducersLocked()
+	var (
+		txns    txnTable
+		aborted []storage.AbortedTxn
+	)
+	if txnal {
+		// The same transaction state as the leader's: aborted
+		// transactions reach the index before their markers the log.
+		txns, aborted = p.applyTxnBatches(headers, func(i int) []byte { return data[pos[i] : pos[i]+headers[i].Size()] })
+		if err := p.recordAbortedLocked(aborted); err != nil {
+			return -1, err
+		}
+	}
 	ar, err := p.log.Append(data[:n], storage.AppendOptions{AssignOffsets: false, LeaderEpoch: -1})
 	if err != nil {
+		if txnal {
+			p.dropAbortedLocked(aborted, headers[0].BaseOffset)
+		}
 		return -1, err
+	}
+	if txnal {
+		p.setTxnsLocked(txns)
 	}
 	now := p.opts.Now()
 	for i := range headers {
@@ -96,6 +120,9 @@ func (p *Partition) TruncateTo(offset int64) error {
 	p.publishHighWatermark()
 	if p.producersLoaded {
 		p.producers.truncate(end) // else the rebuild reads the truncated log
+		// Truncation may have removed markers, reopening transactions:
+		// only the log can say which.
+		p.rebuildTxnsLocked(end)
 	}
 	return nil
 }

@@ -27,6 +27,11 @@ import (
 // Waiting uses the caller's goroutine only; high watermark advances and
 // role changes wake it.
 func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (ProduceResult, error) {
+	return p.produce(data, acks, timeout, false)
+}
+
+// produce is Produce; allowTxn also accepts transactional batches.
+func (p *Partition) produce(data []byte, acks int16, timeout time.Duration, allowTxn bool) (ProduceResult, error) {
 	res := ProduceResult{LogAppendTime: -1}
 	cfg := p.cfg.Load()
 	if len(data) == 0 {
@@ -37,7 +42,7 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 	if cfg.LogAppendTime {
 		appendTime = nowMs
 	}
-	batches, err := validate(p.opts.Decoder, data, cfg.MaxMessageBytes, appendTime, produceRules(cfg, nowMs))
+	batches, err := validate(p.opts.Decoder, data, cfg.MaxMessageBytes, appendTime, produceRules(cfg, nowMs), allowTxn)
 	if err != nil {
 		return res, err
 	}
@@ -80,6 +85,9 @@ func (p *Partition) Produce(data []byte, acks int16, timeout time.Duration) (Pro
 		return res, err
 	}
 	p.producers.record(batches, ar.BaseOffset, now)
+	if allowTxn {
+		p.beginTxnsLocked(batches, ar.BaseOffset)
+	}
 	p.appendMu.Unlock()
 	p.notify(true) // replica fetches long-poll on the log end
 

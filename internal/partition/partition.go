@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,9 @@ var (
 	// ErrUnknownProducerID means a batch carries a producer id this
 	// cluster never handed out (see Options.ProducerIDAllocated).
 	ErrUnknownProducerID = errors.New("unknown producer id")
-	// ErrTransactionsUnsupported means a transactional batch arrived;
-	// transactions are not implemented yet.
+	// ErrTransactionsUnsupported means a transactional batch arrived
+	// through Produce, the client path: until a transaction coordinator
+	// exists only ProduceTransactional accepts them.
 	ErrTransactionsUnsupported = errors.New("transactional batches are not supported yet")
 )
 
@@ -140,9 +142,15 @@ type Partition struct {
 	// offsets agree.
 	appendMu  sync.Mutex
 	producers *producerTable
-	// producersLoaded says producers holds the log's tail; see
-	// loadProducersLocked. Guarded by appendMu.
+	// producersLoaded says producers and txns hold the log's tail; see
+	// loadProducersLocked. Guarded by appendMu; producersReady mirrors it
+	// for lock-free readers.
 	producersLoaded bool
+	producersReady  atomic.Bool
+	// txns are the ongoing transactions (txn.go), guarded by appendMu;
+	// firstUnstable is their smallest first offset (math.MaxInt64: none).
+	txns          txnTable
+	firstUnstable atomic.Int64
 
 	// mu guards rs, the replica's role and replication state. Lock
 	// order: appendMu, then mu, then waitMu.
@@ -176,6 +184,7 @@ func New(log *storage.Log, topicID [16]byte, cfg config.TopicConfig, leaderEpoch
 	p := &Partition{tp: log.TopicPartition(), topicID: topicID, log: log, opts: opts,
 		producers: newProducerTable(opts.ProducerIDExpiration, opts.MaxProducers), waiters: make(map[chan<- struct{}]bool)}
 	p.cfg.Store(&cfg)
+	p.firstUnstable.Store(math.MaxInt64)
 	p.leaderEpoch.Store(leaderEpoch)
 	p.hwm.Store(log.LogEndOffset())
 	// Until the first ApplyMetadata the replica is the sole leader, which
@@ -278,6 +287,9 @@ type ReadResult struct {
 	Data           []byte
 	HighWatermark  int64
 	LogStartOffset int64
+	// LastStableOffset is the partition's LSO when the read started (set
+	// by consumer reads, Read and ReadInto and their read_committed forms).
+	LastStableOffset int64
 }
 
 // Read returns whole batches from offset up to the high watermark.
@@ -287,15 +299,33 @@ func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, e
 
 // ReadInto is Read reusing scratch for the data when it is large enough.
 func (p *Partition) ReadInto(scratch []byte, offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return p.readUpTo(scratch, offset, maxBytes, minOne, false)
+}
+
+// ReadCommittedInto is ReadInto for a read_committed consumer: it stops at
+// the last stable offset instead of the high watermark. The records of
+// aborted transactions below it are returned too; the consumer drops them
+// using AbortedTransactions.
+func (p *Partition) ReadCommittedInto(scratch []byte, offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return p.readUpTo(scratch, offset, maxBytes, minOne, true)
+}
+
+func (p *Partition) readUpTo(scratch []byte, offset int64, maxBytes int, minOne, committed bool) (ReadResult, error) {
+	lso := p.LastStableOffset()
 	hwm := p.hwm.Load()
-	res := ReadResult{HighWatermark: hwm, LogStartOffset: p.log.LogStartOffset()}
-	if offset >= hwm {
+	lso = min(lso, hwm)
+	res := ReadResult{HighWatermark: hwm, LogStartOffset: p.log.LogStartOffset(), LastStableOffset: lso}
+	limit := hwm
+	if committed {
+		limit = lso
+	}
+	if offset >= limit {
 		if offset > p.log.LogEndOffset() || offset < res.LogStartOffset {
 			return res, storage.ErrOffsetOutOfRange
 		}
 		return res, nil
 	}
-	r, err := p.log.ReadInto(scratch, offset, hwm, maxBytes, minOne)
+	r, err := p.log.ReadInto(scratch, offset, limit, maxBytes, minOne)
 	if err != nil {
 		return res, err
 	}
@@ -365,8 +395,10 @@ func (p *Partition) notify(appendOnly bool) {
 
 // validate checks every batch of a produce, records included, and returns
 // their headers. It stamps LogAppendTime when appendTime >= 0, after the
-// checks (which see the producer's timestamps).
-func validate(dec *record.Decoder, data []byte, maxMessageBytes int32, appendTime int64, rules record.Rules) ([]record.Header, error) {
+// checks (which see the producer's timestamps). Transactional batches are
+// refused unless allowTxn (see ProduceTransactional); control batches
+// always are.
+func validate(dec *record.Decoder, data []byte, maxMessageBytes int32, appendTime int64, rules record.Rules, allowTxn bool) ([]record.Header, error) {
 	var headers []record.Header
 	for off := 0; off < len(data); {
 		h, err := record.ValidateProduced(data[off:])
@@ -381,8 +413,14 @@ func validate(dec *record.Decoder, data []byte, maxMessageBytes int32, appendTim
 		if h.Size() > int(maxMessageBytes) {
 			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, h.Size(), maxMessageBytes)
 		}
-		if h.Transactional() || h.Control() {
+		switch {
+		case h.Control():
+			// Only markers the broker writes itself are control batches.
+			return nil, fmt.Errorf("%w: control batches are written by the broker only", ErrInvalidRecord)
+		case h.Transactional() && !allowTxn:
 			return nil, ErrTransactionsUnsupported
+		case h.Transactional() && h.ProducerID < 0:
+			return nil, fmt.Errorf("%w: transactional batch without a producer id", ErrInvalidRecord)
 		}
 		batch := data[off : off+h.Size()]
 		if err := dec.CheckRecords(batch, h, rules); err != nil {

@@ -147,8 +147,11 @@ func (t *producerTable) check(batches []record.Header, now time.Time) (int64, bo
 				return 0, false, fmt.Errorf("%w: duplicate batch inside a multi-batch produce", ErrOutOfOrderSequence)
 			}
 		}
-		last := e.batches[len(e.batches)-1].lastSeq
-		if want := nextSequence(last); h.BaseSequence != want {
+		want := int32(0) // a marker that bumped the epoch left no batches
+		if len(e.batches) > 0 {
+			want = nextSequence(e.batches[len(e.batches)-1].lastSeq)
+		}
+		if h.BaseSequence != want {
 			return 0, false, fmt.Errorf("%w: producer %d expected sequence %d, got %d", ErrOutOfOrderSequence, h.ProducerID, want, h.BaseSequence)
 		}
 	}
@@ -170,6 +173,10 @@ func (t *producerTable) recordBatch(h *record.Header, base int64, now time.Time)
 	if h.ProducerID < 0 {
 		return
 	}
+	if h.Control() {
+		t.recordMarker(h.ProducerID, h.ProducerEpoch, now)
+		return
+	}
 	var e *producerEntry
 	if el, ok := t.entries[h.ProducerID]; ok {
 		e = el.Value.(*producerEntry)
@@ -188,6 +195,24 @@ func (t *producerTable) recordBatch(h *record.Header, base int64, now time.Time)
 	e.batches = append(e.batches, sentBatch{h.BaseSequence, h.LastSequence(), base})
 	if len(e.batches) > producerBatchesKept {
 		e.batches = e.batches[1:]
+	}
+}
+
+// recordMarker notes a transaction marker of producer id with epoch: it
+// carries no sequence numbers, but a newer epoch (the coordinator fenced
+// or bumped the producer) replaces the old one, as in Kafka, so the
+// producer's next batch must start at sequence 0. An unknown producer is
+// not added: it has no batches to deduplicate.
+func (t *producerTable) recordMarker(id int64, epoch int16, now time.Time) {
+	el, ok := t.entries[id]
+	if !ok {
+		return
+	}
+	e := el.Value.(*producerEntry)
+	t.lru.MoveToFront(el)
+	e.lastWrite = now
+	if epoch != e.epoch {
+		e.epoch, e.batches = epoch, e.batches[:0]
 	}
 }
 
@@ -224,21 +249,53 @@ const (
 // producerRebuildBytes of every log before serving anything made a restart
 // with a thousand partitions take seconds. Callers hold appendMu, so no
 // append races the rebuild.
+//
+// The ongoing transactions are rebuilt from the same tail, in the same
+// pass.
 func (p *Partition) loadProducersLocked() {
 	if !p.producersLoaded {
-		p.producers.rebuild(p.log, p.opts.Now())
+		now := p.opts.Now()
+		txns := txnTable{}
+		scanTail(p.log, func(h *record.Header, batch []byte) {
+			p.producers.recordBatch(h, h.BaseOffset, now)
+			txns.applyBatch(h, batch)
+		})
+		p.setTxnsLocked(txns)
 		p.producersLoaded = true
+		p.producersReady.Store(true)
 	}
 }
 
-// rebuild fills the table from the tail of log (batch headers only).
-// Errors end the rebuild early: the table is a best-effort cache. A
-// rebuilt producer counts as written now. Kafka takes the batch's max
+// rebuildTxnsLocked recomputes the ongoing transactions after a
+// truncation to end, which may have removed markers (reopening their
+// transactions) and transactions' first batches. What was ongoing and
+// began below end still is: removing data ends nothing. Reopened ones are
+// found by scanning the log's tail, so one whose first batch lies before
+// the tail stays closed (the documented rebuild bound).
+func (p *Partition) rebuildTxnsLocked(end int64) {
+	txns := txnTable{}
+	scanTail(p.log, func(h *record.Header, batch []byte) { txns.applyBatch(h, batch) })
+	for id, o := range p.txns {
+		if o.first >= end {
+			continue
+		}
+		if r, ok := txns[id]; !ok || o.first < r.first {
+			txns[id] = o
+		}
+	}
+	p.setTxnsLocked(txns)
+}
+
+// scanTail calls fn for each whole batch in the tail of log (the last
+// producerRebuildOffsets offsets, at most producerRebuildBytes). Errors
+// end the scan early: what it rebuilds is a best-effort cache.
+//
+// A rebuilt producer counts as written now. Kafka takes the batch's max
 // timestamp instead, but that is the producer's CreateTime: a producer
 // writing old timestamps would be expired at once and its retries after a
 // restart not recognised. An idle producer in the tail therefore lives
 // one more expiration period; the cap and the tail's size bound that.
-func (t *producerTable) rebuild(log *storage.Log, now time.Time) {
+func scanTail(log *storage.Log, fn func(h *record.Header, batch []byte)) {
 	end := log.LogEndOffset()
 	off := max(log.LogStartOffset(), end-producerRebuildOffsets)
 	var buf []byte
@@ -250,9 +307,9 @@ func (t *producerTable) rebuild(log *storage.Log, now time.Time) {
 		buf = r.Data
 		read += len(r.Data)
 		next := off
-		_, err = record.Batches(r.Data, func(h record.Header, _ []byte) error {
+		_, err = record.Batches(r.Data, func(h record.Header, batch []byte) error {
 			if h.LastOffset() >= off {
-				t.recordBatch(&h, h.BaseOffset, now)
+				fn(&h, batch)
 			}
 			next = h.NextOffset()
 			return nil

@@ -13,6 +13,8 @@
 //	  <topic>-<partition>/
 //	    partition.metadata               "version: 0\ntopic_id: <base64url>\n"
 //	    leader-epoch-checkpoint          "0\n<n>\n<epoch> <start offset>\n..."
+//	    aborted-txn-index                aborted transactions, 34-byte entries
+//	                                     (see txnindex.go)
 //	    00000000000000000000.log         batches, concatenated
 //	    00000000000000000000.index       sparse offset index
 //	    00000000000000000000.timeindex   time index

@@ -28,6 +28,8 @@ type Log struct {
 	now     func() time.Time
 	cfg     atomic.Pointer[LogConfig]
 	epochs  *epochCache
+	// txns is the aborted-transaction index (txnindex.go).
+	txns *txnIndex
 
 	// persistOffsets, set by the Manager, writes the directory's
 	// checkpoints, making a moved log start (DeleteRecordsBefore) or a
@@ -575,6 +577,9 @@ func (l *Log) shut() {
 	l.mu.Unlock()
 	for _, s := range segs {
 		s.release()
+	}
+	if l.txns != nil {
+		l.txns.close()
 	}
 }
 

@@ -104,6 +104,9 @@ func openLog(fsys vfs.FS, logger *slog.Logger, now func() time.Time, p openParam
 	if err := l.repairEpochs(scanned); err != nil {
 		return nil, err
 	}
+	if l.txns, err = loadTxnIndex(fsys, p.dir, l.logStart.Load(), l.logEnd.Load()); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 

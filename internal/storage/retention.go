@@ -45,6 +45,9 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 	if err := l.epochs.truncateFromStart(offset); err != nil {
 		l.logger.Warn("updating leader epoch checkpoint failed", "dir", l.dir, "err", err)
 	}
+	if err := l.txns.truncate(offset, math.MaxInt64); err != nil {
+		l.logger.Warn("trimming aborted transaction index failed", "dir", l.dir, "err", err)
+	}
 	return nil
 }
 
@@ -172,6 +175,9 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	if err := l.epochs.truncateFromStart(start); err != nil {
 		l.logger.Warn("updating leader epoch checkpoint failed", "dir", l.dir, "err", err)
 	}
+	if err := l.txns.truncate(start, math.MaxInt64); err != nil {
+		l.logger.Warn("trimming aborted transaction index failed", "dir", l.dir, "err", err)
+	}
 	return len(removed), nil
 }
 
@@ -221,6 +227,9 @@ func (l *Log) truncateTo(offset int64) (bool, error) {
 	}
 	if err := l.epochs.truncateFromEnd(l.logEnd.Load()); err != nil {
 		return false, ioError("writing leader epoch checkpoint", err)
+	}
+	if err := l.txns.truncate(l.logStart.Load(), l.logEnd.Load()); err != nil {
+		return false, err
 	}
 	if err := l.clampCleanMarks(l.logEnd.Load()); err != nil {
 		return false, err
