@@ -3,13 +3,14 @@ package e2e
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os/exec"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spool-mq/spool/internal/testkit"
 )
 
 // spoolProcess is the spool binary running `spool serve` as a child
@@ -39,17 +40,8 @@ type processRun struct {
 // readyTimeout bounds how long a starting broker may take to serve.
 const readyTimeout = 30 * time.Second
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago (the listener is closed again so the broker can bind it).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is a port for a spool process to bind (see testkit.FreeAddr).
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
 // startProcess runs `spool serve` on dataDir with fresh ports and waits for
 // /readyz. The process is killed when the test ends if still running.

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"net"
 	"os"
 	"slices"
 	"sort"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spool-mq/spool/internal/testkit"
 )
 
 // Errors of the cluster's control methods.
@@ -276,27 +276,8 @@ func (c *Cluster) Seeds() []string {
 	return s
 }
 
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	// Ports below Linux's ephemeral range (32768-60999): a port the OS
-	// hands out for ":0" is free now, but the same range supplies the
-	// source ports of outgoing connections, so by the time the broker
-	// binds it a client may hold it (seen as "address already in use").
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(20000))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is a port for a node to bind (see testkit.FreeAddr).
+func freeAddr(t testing.TB) string { return testkit.FreeAddr(t) }
 
 // sortedIDs returns ids as a sorted copy.
 func sortedIDs(ids []int32) []int32 {
