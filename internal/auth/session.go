@@ -233,3 +233,7 @@ func (s *Session) Authenticated() bool {
 	defer s.mu.Unlock()
 	return s.state == authenticated
 }
+
+// Enabled lists the mechanisms the session's authenticator enables, for
+// the SaslHandshake response.
+func (s *Session) Enabled() []Mechanism { return s.auth.Enabled() }
