@@ -5,8 +5,8 @@
 // PLAIN derives the salted password from the one the client sent with the
 // stored salt and iterations and compares the result in constant time.
 //
-// The SCRAM message flow is github.com/xdg-go/scram's server; the
-// primitives are the standard library's (crypto/pbkdf2, crypto/hmac).
+// The SCRAM server message flow is in scram.go; the primitives are the
+// standard library's (crypto/pbkdf2, crypto/hmac, crypto/sha256/512).
 package auth
 
 import (

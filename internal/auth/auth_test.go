@@ -173,7 +173,7 @@ func TestCredentialFromSaltedMatchesRFC7677(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Verify through a full exchange with the xdg client's derivation.
+	// Verify through a full exchange with franz-go's client.
 	lookup := func(string, Mechanism) (Credential, bool) { return c, true }
 	a, err := NewAuthenticator([]Mechanism{ScramSHA256}, lookup)
 	if err != nil {

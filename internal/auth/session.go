@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-
-	"github.com/xdg-go/scram"
 )
 
 // Lookup returns the stored credential of user for a SCRAM mechanism; ok
@@ -26,7 +24,6 @@ type Authenticator struct {
 	// secret makes the credentials of unknown users up (see decoy): random
 	// per process, so they cannot be told from real ones by their salt.
 	secret [32]byte
-	scram  map[Mechanism]*scram.Server
 }
 
 // NewAuthenticator enables the given mechanisms, verified through lookup.
@@ -34,27 +31,14 @@ func NewAuthenticator(enabled []Mechanism, lookup Lookup) (*Authenticator, error
 	if len(enabled) == 0 {
 		return nil, fmt.Errorf("%w: no mechanism enabled", ErrUnsupportedMechanism)
 	}
-	a := &Authenticator{enabled: slices.Clone(enabled), lookup: lookup, scram: map[Mechanism]*scram.Server{}}
-	if _, err := rand.Read(a.secret[:]); err != nil {
-		return nil, fmt.Errorf("auth: reading random secret: %w", err)
-	}
 	for _, m := range enabled {
-		var gen scram.HashGeneratorFcn
-		switch m {
-		case Plain:
-			continue
-		case ScramSHA256:
-			gen = scram.SHA256
-		case ScramSHA512:
-			gen = scram.SHA512
-		default:
+		if m != Plain && !m.IsScram() {
 			return nil, fmt.Errorf("%w: %q", ErrUnsupportedMechanism, m)
 		}
-		s, err := gen.NewServer(a.scramLookup(m))
-		if err != nil {
-			return nil, fmt.Errorf("auth: %s server: %w", m, err)
-		}
-		a.scram[m] = s
+	}
+	a := &Authenticator{enabled: slices.Clone(enabled), lookup: lookup}
+	if _, err := rand.Read(a.secret[:]); err != nil {
+		return nil, fmt.Errorf("auth: reading random secret: %w", err)
 	}
 	return a, nil
 }
@@ -85,16 +69,6 @@ func (a *Authenticator) decoy(user string, m Mechanism) Credential {
 	key := func(label string) []byte { return bytes.Repeat(d(label), 2)[:n] }
 	return Credential{Mechanism: m, Iterations: MinIterations, Salt: d("salt")[:16],
 		StoredKey: key("stored"), ServerKey: key("server")}
-}
-
-func (a *Authenticator) scramLookup(m Mechanism) scram.CredentialLookup {
-	return func(user string) (scram.StoredCredentials, error) {
-		c, _ := a.credential(user, m)
-		return scram.StoredCredentials{
-			KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
-			StoredKey:  c.StoredKey, ServerKey: c.ServerKey,
-		}, nil
-	}
 }
 
 // verifyPlain checks a PLAIN password against the user's SCRAM credential
@@ -133,7 +107,7 @@ type Session struct {
 	mu        sync.Mutex
 	state     sessionState
 	mech      Mechanism
-	conv      *scram.ServerConversation
+	conv      *scramConv
 	principal string
 }
 
@@ -152,8 +126,8 @@ func (s *Session) Handshake(mechanism string) error {
 		return fmt.Errorf("%w: %q is not enabled (enabled: %v)", ErrUnsupportedMechanism, mechanism, s.auth.enabled)
 	}
 	s.mech, s.state = m, authenticating
-	if srv := s.auth.scram[m]; srv != nil {
-		s.conv = srv.NewConversation()
+	if m.IsScram() {
+		s.conv = &scramConv{auth: s.auth, mech: m}
 	}
 	return nil
 }
@@ -175,19 +149,19 @@ func (s *Session) Authenticate(token []byte) (reply []byte, done bool, err error
 	if s.mech == Plain {
 		return s.plain(token)
 	}
-	out, err := s.conv.Step(string(token))
+	out, done, err := s.conv.stepMsg(string(token))
 	if err != nil {
 		s.state = failed
 		return nil, false, ErrAuthenticationFailed
 	}
-	if !s.conv.Done() {
+	if !done {
 		return []byte(out), false, nil
 	}
-	if !s.conv.Valid() || (s.conv.AuthzID() != "" && s.conv.AuthzID() != s.conv.Username()) {
+	if s.conv.authzID != "" && s.conv.authzID != s.conv.user {
 		s.state = failed
 		return nil, false, ErrAuthenticationFailed
 	}
-	s.state, s.principal = authenticated, UserPrincipal(s.conv.Username())
+	s.state, s.principal = authenticated, UserPrincipal(s.conv.user)
 	return []byte(out), true, nil
 }
 
