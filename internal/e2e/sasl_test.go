@@ -170,18 +170,37 @@ func TestSASLUserAdmin(t *testing.T) {
 		t.Fatalf("bob logs in: %v", err)
 	}
 
-	// Kafka's codes for refused changes.
-	res, _ = adm.AlterUserSCRAMs(ctx,
-		[]kadm.DeleteSCRAM{{User: "carol", Mechanism: kadm.ScramSha256}},
-		[]kadm.UpsertSCRAM{
-			{User: "dave", Mechanism: kadm.ScramSha256, Iterations: 100, Password: "x"},
-			{User: "erin", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "x"},
-			{User: "erin", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "y"},
-		})
-	for user, want := range map[string]error{"carol": kerr.ResourceNotFound, "dave": kerr.UnacceptableCredential, "erin": kerr.DuplicateResource} {
-		if got := res[user].Err; !errors.Is(got, want) {
-			t.Errorf("%s: %v, want %v", user, got, want)
+	// Kafka's codes for refused changes (a raw request: kadm checks
+	// iterations itself).
+	salted := make([]byte, 32)
+	up := func(user string, iters int32) kmsg.AlterUserSCRAMCredentialsRequestUpsertion {
+		u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		u.Name, u.Mechanism, u.Iterations, u.Salt, u.SaltedPassword = user, 1, iters, []byte("salt"), salted
+		return u
+	}
+	del := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+	del.Name, del.Mechanism = "carol", 1
+	badMech := up("frank", 4096)
+	badMech.Mechanism = 3
+	alter := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	alter.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{del}
+	alter.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{up("dave", 100), up("erin", 4096), up("erin", 4096), badMech, up("", 4096)}
+	raw, err := alter.RequestWith(ctx, newClient(t, addr, kgo.SASL(plain.Auth{User: saslUser, Pass: saslPassword}.AsMechanism())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int16{}
+	for _, r := range raw.Results {
+		codes[r.User] = r.ErrorCode
+	}
+	for user, want := range map[string]*kerr.Error{"carol": kerr.ResourceNotFound, "dave": kerr.UnacceptableCredential,
+		"erin": kerr.DuplicateResource, "frank": kerr.UnsupportedSaslMechanism, "": kerr.UnacceptableCredential} {
+		if got, ok := codes[user]; !ok || got != want.Code {
+			t.Errorf("%q: %v, want %v", user, kerr.ErrorForCode(got), want)
 		}
+	}
+	if d, _ := adm.DescribeUserSCRAMs(ctx, "erin"); !errors.Is(d["erin"].Err, kerr.ResourceNotFound) {
+		t.Errorf("erin was created by a refused request: %v", d["erin"])
 	}
 	if d, _ := adm.DescribeUserSCRAMs(ctx, "carol"); !errors.Is(d["carol"].Err, kerr.ResourceNotFound) {
 		t.Errorf("describe unknown user: %v, want RESOURCE_NOT_FOUND", d["carol"].Err)
