@@ -56,6 +56,11 @@ func (a *Authenticator) credential(user string, m Mechanism) (Credential, bool) 
 	return a.decoy(user, m), false
 }
 
+// decoyIterations is the iteration count of made-up credentials: that of
+// `spool user create`, so an unknown user looks like a user created with
+// the default and a PLAIN attempt for one costs the same PBKDF2.
+const decoyIterations = 8192
+
 // decoy is a made-up credential for an unknown user: its salt is stable
 // per user and process, as a real one is, and no password matches its
 // keys (they are not derived from any password).
@@ -67,7 +72,7 @@ func (a *Authenticator) decoy(user string, m Mechanism) Credential {
 	}
 	n := max(m.KeyLen(), 32)
 	key := func(label string) []byte { return bytes.Repeat(d(label), 2)[:n] }
-	return Credential{Mechanism: m, Iterations: MinIterations, Salt: d("salt")[:16],
+	return Credential{Mechanism: m, Iterations: decoyIterations, Salt: d("salt")[:16],
 		StoredKey: key("stored"), ServerKey: key("server")}
 }
 

@@ -29,7 +29,12 @@ func handleDescribeUserScramCredentials(h *Handlers, _ context.Context, _ *reqCo
 			users = append(users, u.Name)
 		}
 	}
+	emitted := map[string]bool{}
 	for _, name := range users {
+		if emitted[name] {
+			continue // one result per user, duplicates included
+		}
+		emitted[name] = true
 		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
 		r.User = name
 		creds := img.ScramCredentials(name)
