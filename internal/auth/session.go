@@ -62,8 +62,9 @@ func (a *Authenticator) credential(user string, m Mechanism) (Credential, bool) 
 const decoyIterations = 8192
 
 // decoy is a made-up credential for an unknown user: its salt is stable
-// per user and process, as a real one is, and no password matches its
-// keys (they are not derived from any password).
+// per user and process, as a real one is, and 24 bytes long, as the salts
+// franz-go's kadm (and so `spool user create`) makes; no password is
+// accepted for it (see known in credential's callers).
 func (a *Authenticator) decoy(user string, m Mechanism) Credential {
 	d := func(label string) []byte {
 		h := hmac.New(sha256.New, a.secret[:])
@@ -72,7 +73,7 @@ func (a *Authenticator) decoy(user string, m Mechanism) Credential {
 	}
 	n := max(m.KeyLen(), 32)
 	key := func(label string) []byte { return bytes.Repeat(d(label), 2)[:n] }
-	return Credential{Mechanism: m, Iterations: decoyIterations, Salt: d("salt")[:16],
+	return Credential{Mechanism: m, Iterations: decoyIterations, Salt: d("salt")[:24],
 		StoredKey: key("stored"), ServerKey: key("server")}
 }
 
