@@ -204,7 +204,11 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	})
 	// Each listener has its own request budget, so clients cannot starve
 	// replication of request memory.
-	b.srv = server.New(serverConfig(&cfg),
+	clientCfg, err := withSASL(serverConfig(&cfg), &cfg, b.ctrl)
+	if err != nil {
+		return nil, err
+	}
+	b.srv = server.New(clientCfg,
 		h, logger.With("component", "kafka"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "client"}, b.reg)))
 	b.peerSrv = server.New(serverConfig(&cfg),
 		h, logger.With("component", "replication-server"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "replication"}, b.reg)))

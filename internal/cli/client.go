@@ -26,6 +26,7 @@ type clientOptions struct {
 	brokers  string
 	timeout  time.Duration
 	logLevel string
+	sasl     saslOptions
 }
 
 // addClientFlags registers --brokers, --timeout and --log-level on cmd. The
@@ -41,6 +42,7 @@ func addClientFlags(cmd *cobra.Command, env *Env) *clientOptions {
 	f.StringVarP(&o.brokers, "brokers", "b", brokers, "comma-separated bootstrap brokers, host:port (env "+brokersEnv+")")
 	f.DurationVar(&o.timeout, "timeout", defaultTimeout, "how long to wait for the cluster before giving up")
 	f.StringVar(&o.logLevel, "log-level", "none", "Kafka client log level: none, error, warn, info or debug (logs go to stderr)")
+	o.sasl.addFlags(cmd, env)
 	return o
 }
 
@@ -69,6 +71,9 @@ func (o *clientOptions) validate() error {
 	if _, err := parseLogLevel(o.logLevel); err != nil {
 		return err
 	}
+	if _, err := o.sasl.saslMechanism(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -90,6 +95,8 @@ func (o *clientOptions) newClient(env *Env, extra ...kgo.Opt) (*kgo.Client, erro
 		kgo.RequestTimeoutOverhead(min(max(o.timeout, 100*time.Millisecond), 10*time.Second)),
 		kgo.WithLogger(kgoLogger{log: env.logger(), level: level}),
 	}
+	saslOpts, _ := o.sasl.opts()
+	opts = append(opts, saslOpts...)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		// kgo rejects only invalid option combinations, which flags

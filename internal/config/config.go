@@ -197,6 +197,9 @@ type Broker struct {
 	// Limits bound what clients can make the broker spend.
 	Limits
 
+	// SASL configures client authentication (sasl.go).
+	SASL SASL
+
 	// TopicDefaults are broker-level defaults for topic configs, keyed by
 	// the TOPIC config name (retention.ms) although they are set through
 	// the broker name (log.retention.ms). Pass it to ResolveTopicConfig.
@@ -262,6 +265,7 @@ func Default() Broker {
 		ProducerStateMaxEntries:             10000,
 
 		Limits: DefaultLimits(),
+		SASL:   DefaultSASL(),
 	}
 }
 
@@ -390,6 +394,7 @@ var brokerKeys = func() []brokerKey {
 			func(b *Broker) *int32 { return &b.OffsetMetadataMaxBytes }, 0),
 	}
 	keys = append(keys, limitKeys()...)
+	keys = append(keys, saslKeys()...)
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	return keys
 }()

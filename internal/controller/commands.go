@@ -103,6 +103,8 @@ func newCommand(t commandType) (command, error) {
 		return &electLeadersCmd{}, nil
 	case cmdReassignPartitions:
 		return &reassignCmd{}, nil
+	case cmdAlterScram:
+		return &alterScramCmd{}, nil
 	}
 	return nil, fmt.Errorf("%w: type %q", ErrUnsupportedCommand, t)
 }

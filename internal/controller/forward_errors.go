@@ -54,6 +54,9 @@ var forwardedSentinels = []sentinel{
 	{"ErrPreferredLeaderNotAvailable", ErrPreferredLeaderNotAvailable},
 	{"ErrEligibleLeadersNotAvailable", ErrEligibleLeadersNotAvailable},
 	{"ErrNoReassignmentInProgress", ErrNoReassignmentInProgress},
+	{"ErrScramCredentialNotFound", ErrScramCredentialNotFound},
+	{"ErrUnsupportedScramMechanism", ErrUnsupportedScramMechanism},
+	{"ErrUnacceptableCredential", ErrUnacceptableCredential},
 	{"context.Canceled", context.Canceled},
 	{"context.DeadlineExceeded", context.DeadlineExceeded},
 }

@@ -137,6 +137,9 @@ type snapshotData struct {
 	NextProducerID int64            `json:"next_producer_id"`
 	Brokers        []snapshotBroker `json:"brokers"`
 	Topics         []snapshotTopic  `json:"topics"`
+	// ScramUsers was added after version 1 without a bump: older
+	// snapshots have none.
+	ScramUsers []snapshotUser `json:"scram_users,omitempty"`
 }
 
 type snapshotBroker struct {
@@ -174,6 +177,7 @@ func snapshotOf(img *Image) snapshotData {
 		Index:          img.Index,
 		ClusterID:      img.ClusterID,
 		NextProducerID: img.NextProducerID,
+		ScramUsers:     scramSnapshot(img),
 	}
 	for _, br := range img.SortedBrokers() {
 		snap.Brokers = append(snap.Brokers, snapshotBroker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack,
@@ -201,6 +205,7 @@ func (snap *snapshotData) image() *Image {
 		b.setBroker(Broker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack, Fenced: br.Fenced,
 			InControlledShutdown: br.InControlledShutdown, IncarnationID: br.IncarnationID, Epoch: br.Epoch})
 	}
+	b.restoreScram(snap.ScramUsers)
 	b.copyTopics()
 	for _, st := range snap.Topics {
 		t := &Topic{Name: st.Name, ID: st.ID, Internal: st.Internal, Configs: cloneConfigs(st.Configs),

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/spool-mq/spool/internal/auth"
 )
 
 // Image is one immutable version of the cluster metadata. A new Image is
@@ -29,6 +31,8 @@ type Image struct {
 	topics map[string]*Topic
 	byID   map[[16]byte]*Topic
 	sorted []*Topic // by name
+	// scram holds the SCRAM credentials by user and mechanism (scram.go).
+	scram map[string]map[auth.Mechanism]auth.Credential
 }
 
 // Broker is a registered broker.
@@ -154,6 +158,7 @@ type builder struct {
 
 	brokersCopied bool
 	topicsCopied  bool
+	scramCopied   bool
 }
 
 func newBuilder(base *Image) *builder {
@@ -225,6 +230,9 @@ func (b *builder) deleteTopic(t *Topic) {
 func (b *builder) build(index uint64) *Image {
 	img := b.next
 	img.Index = index
+	if b.scramCopied && len(img.scram) == 0 {
+		img.scram = nil // as in a fresh or restored image
+	}
 	if b.topicsCopied {
 		img.sorted = slices.SortedFunc(maps.Values(img.topics), func(x, y *Topic) int {
 			return strings.Compare(x.Name, y.Name)

@@ -45,6 +45,7 @@ func populate(t *testing.T, c *Controller) {
 	if _, err := c.AllocateProducerIDs(ctx, 1000); err != nil {
 		t.Fatal(err)
 	}
+	addUsers(t, c)
 }
 
 // assertSameImage compares the replicated state of two images (everything

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/spool-mq/spool/internal/auth"
 	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/group"
@@ -95,6 +96,12 @@ var errorTable = []struct {
 	{controller.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
 	{controller.ErrNoReassignmentInProgress, kerr.NoReassignmentInProgress},
 	{controller.ErrInvalidConfig, kerr.InvalidConfig},
+	{controller.ErrScramCredentialNotFound, kerr.ResourceNotFound},
+	{controller.ErrUnsupportedScramMechanism, kerr.UnsupportedSaslMechanism},
+	{controller.ErrUnacceptableCredential, kerr.UnacceptableCredential},
+	{auth.ErrUnsupportedMechanism, kerr.UnsupportedSaslMechanism},
+	{auth.ErrIllegalState, kerr.IllegalSaslState},
+	{auth.ErrAuthenticationFailed, kerr.SaslAuthenticationFailed},
 	{config.ErrUnknownConfig, kerr.InvalidConfig},
 	{config.ErrInvalidConfigValue, kerr.InvalidConfig},
 }

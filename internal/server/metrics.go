@@ -45,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		budgetWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spool_kafka_request_budget_waits_total", Help: "Times a connection stopped reading because queued.max.request.bytes was spent."}),
 		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "spool_kafka_connection_timeouts_total", Help: "Connections closed by a timeout, by kind: first_request, idle, read (a frame's body), write (a response)."},
+			Name: "spool_kafka_connection_timeouts_total", Help: "Connections closed by a timeout, by kind: first_request, idle, read (a frame's body), write (a response), sasl (no authentication in time)."},
 			[]string{"kind"}),
 	}
 	reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.connections, m.malformed, m.panics, m.budgetInUse, m.budgetWaits, m.timeouts)

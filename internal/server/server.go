@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/auth"
 )
 
 // Handler serves decoded requests.
@@ -52,10 +54,37 @@ type ConnInfo struct {
 	// (Fetch and OffsetForLeaderEpoch with ReplicaID >= 0) are honoured
 	// only when it equals their ReplicaID.
 	PeerNode int32
+	// Principal is who the connection acts as: "User:<name>" once it has
+	// authenticated with SASL, auth.AnonymousPrincipal before (and on
+	// listeners without SASL). Written by the SaslAuthenticate handler on
+	// the connection's worker, read by later requests' handlers (ACLs).
+	Principal string
+	// SASL is the connection's SASL exchange, nil when the listener has no
+	// Authenticator. The SaslHandshake and SaslAuthenticate handlers drive
+	// it; the server lets nothing else through until it has succeeded
+	// when Config.RequireSASL is set.
+	SASL *auth.Session
+
+	// authFailed is set by FailAuthentication: the response is delayed and
+	// the connection closed after it (worker goroutine only).
+	authFailed bool
 
 	log     *slog.Logger
 	metrics *Metrics
 }
+
+// FailAuthentication marks a failed SASL exchange: the server delays the
+// response by Config.FailedAuthenticationDelay, writes it and closes the
+// connection, so each guess costs a new connection and the delay, as in
+// Kafka (connection.failed.authentication.delay.ms).
+func (ci *ConnInfo) FailAuthentication() { ci.authFailed = true }
+
+// authenticated reports whether the connection has completed SASL.
+func (ci *ConnInfo) authenticated() bool { return ci.SASL != nil && ci.SASL.Authenticated() }
+
+// preAuthAPI reports whether key may be sent before SASL authentication:
+// ApiVersions (to learn the versions), SaslHandshake and SaslAuthenticate.
+func preAuthAPI(key int16) bool { return key == apiVersionsKey || key == 17 || key == 36 }
 
 // Recover is deferred by every goroutine a handler starts. A panic there is
 // a bug, as in the handler itself: it is logged with its stack and counted
@@ -121,6 +150,24 @@ type Config struct {
 	IdleTimeout         time.Duration
 	ReadTimeout         time.Duration
 	WriteTimeout        time.Duration
+
+	// Authenticator serves SASL on this listener (SaslHandshake and
+	// SaslAuthenticate); nil means the listener offers none.
+	Authenticator *auth.Authenticator
+	// RequireSASL lets a connection send only ApiVersions, SaslHandshake
+	// and SaslAuthenticate until it has authenticated; anything else
+	// closes it, as in Kafka. With no Authenticator nothing can
+	// authenticate, so every other request is refused.
+	RequireSASL bool
+	// SASLTimeout closes a connection that has not authenticated within
+	// it of connecting (sasl.authentication.timeout.ms), when RequireSASL
+	// is set; 0 disables it. It bounds how long an unauthenticated
+	// connection holds a slot by trickling handshake requests.
+	SASLTimeout time.Duration
+	// FailedAuthenticationDelay is how long the answer to a failed
+	// authentication is held back before the connection is closed
+	// (connection.failed.authentication.delay.ms).
+	FailedAuthenticationDelay time.Duration
 }
 
 // Server is a Kafka protocol listener.
@@ -255,7 +302,22 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), log: s.log, metrics: s.metrics}
+	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), Principal: auth.AnonymousPrincipal,
+		log: s.log, metrics: s.metrics}
+	if s.cfg.Authenticator != nil {
+		info.SASL = s.cfg.Authenticator.NewSession()
+	}
+	if s.cfg.RequireSASL && s.cfg.SASLTimeout > 0 {
+		t := time.AfterFunc(s.cfg.SASLTimeout, func() {
+			if !info.authenticated() {
+				s.metrics.timeouts.WithLabelValues("sasl").Inc()
+				s.log.Info("closing connection: SASL authentication not completed in time",
+					"remote", c.RemoteAddr(), "timeout", s.cfg.SASLTimeout)
+				c.Close()
+			}
+		})
+		defer t.Stop()
+	}
 	queue := make(chan request, s.cfg.PipelineDepth)
 	done := make(chan struct{})
 	go func() {
@@ -295,6 +357,13 @@ func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn
 			s.budget.release(r.held)
 			continue // drain so the reader is never blocked
 		}
+		if s.cfg.RequireSASL && !preAuthAPI(r.hdr.APIKey) && !info.authenticated() {
+			s.log.Warn("closing connection: request before SASL authentication",
+				"remote", c.RemoteAddr(), "api", kmsg.NameForKey(r.hdr.APIKey))
+			s.budget.release(r.held)
+			fail()
+			continue
+		}
 		handled, err := s.serveOne(ctx, c, info, &r, w)
 		if handled && recyclesFrame(r.hdr.APIKey) {
 			// The response is written and the handler has returned:
@@ -309,7 +378,7 @@ func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn
 			fail()
 			continue
 		}
-		if len(queue) == 0 {
+		if len(queue) == 0 || info.authFailed {
 			setWriteDeadline(c, s.cfg.WriteTimeout)
 			if err := w.flush(); err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -318,6 +387,11 @@ func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn
 				fail()
 				continue
 			}
+		}
+		if info.authFailed {
+			s.log.Info("closing connection after failed SASL authentication", "remote", c.RemoteAddr())
+			fail()
+			continue
 		}
 		s.metrics.observe(kmsg.NameForKey(r.hdr.APIKey), time.Since(r.received))
 	}
@@ -346,6 +420,14 @@ func (s *Server) serveOne(ctx context.Context, c net.Conn, info *ConnInfo, r *re
 	resp = s.handler.Handle(ctx, info, &r.hdr, r.req)
 	if resp == nil {
 		return true, nil
+	}
+	if info.authFailed && s.cfg.FailedAuthenticationDelay > 0 {
+		t := time.NewTimer(s.cfg.FailedAuthenticationDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 	setWriteDeadline(c, s.cfg.WriteTimeout)
 	n, err := w.write(r.hdr.CorrelationID, resp)
