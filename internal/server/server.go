@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/tlsconf"
 )
 
 // Handler serves decoded requests.
@@ -52,6 +55,15 @@ type ConnInfo struct {
 	// (Fetch and OffsetForLeaderEpoch with ReplicaID >= 0) are honoured
 	// only when it equals their ReplicaID.
 	PeerNode int32
+	// Listener is the name of the listener the connection came in on
+	// (PLAINTEXT, SSL, ...; see Config.Listener), so that Metadata can
+	// answer with the addresses of that same listener.
+	Listener string
+	// TLSSubject is the principal of the client's verified TLS
+	// certificate in Kafka's form, "User:CN=...,O=...", or "" when the
+	// connection is plaintext or the client sent no certificate. Nothing
+	// authorizes with it yet; it is there for ACLs.
+	TLSSubject string
 
 	log     *slog.Logger
 	metrics *Metrics
@@ -121,6 +133,17 @@ type Config struct {
 	IdleTimeout         time.Duration
 	ReadTimeout         time.Duration
 	WriteTimeout        time.Duration
+
+	// Listener names the listener (config.Listener.Name) in ConnInfo.
+	Listener string
+	// Protocol is the listener's security protocol (PLAINTEXT, SSL,
+	// SASL_PLAINTEXT or SASL_SSL), for the layers that gate on it.
+	Protocol string
+	// TLS, when set, makes every accepted connection a TLS server
+	// connection; its handshake must finish within HandshakeTimeout
+	// (ssl.handshake.timeout.ms; 0 means FirstRequestTimeout).
+	TLS              *tls.Config
+	HandshakeTimeout time.Duration
 }
 
 // Server is a Kafka protocol listener.
@@ -249,13 +272,58 @@ type request struct {
 	held     int64  // request budget held for frame until it is handled
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(raw net.Conn) {
+	c := raw
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), log: s.log, metrics: s.metrics}
+	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), Listener: s.cfg.Listener, log: s.log, metrics: s.metrics}
+	if s.cfg.TLS != nil {
+		tc, err := s.handshake(ctx, c)
+		if err != nil {
+			s.untrack(c)
+			s.log.Warn("closing client connection: TLS handshake failed", "remote", c.RemoteAddr(), "listener", s.cfg.Listener, "err", err)
+			return
+		}
+		info.Conn, info.TLSSubject = tc, tlsconf.Principal(tc.ConnectionState())
+	}
+	s.serveFrames(ctx, cancel, raw, info)
+}
+
+// handshake runs the TLS handshake on c within Config.HandshakeTimeout
+// (FirstRequestTimeout if unset): until it finishes the client has not
+// said anything, so it is held to the same kind of short limit.
+func (s *Server) handshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
+	d := s.cfg.HandshakeTimeout
+	if d <= 0 {
+		d = s.cfg.FirstRequestTimeout
+	}
+	tc := tls.Server(c, s.cfg.TLS)
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		c.SetDeadline(time.Now().Add(d))
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+			s.metrics.timeouts.WithLabelValues("tls_handshake").Inc()
+			return nil, fmt.Errorf("%w: no TLS handshake within %v", ErrConnectionTimeout, d)
+		}
+		s.metrics.malformed.Inc()
+		return nil, fmt.Errorf("%w: %w", ErrTLSHandshake, err)
+	}
+	c.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// serveFrames runs a connection's reader and worker on info.Conn (the TLS
+// connection over raw on an SSL listener) until it ends; raw is what the
+// server tracks and closes.
+func (s *Server) serveFrames(ctx context.Context, cancel context.CancelFunc, raw net.Conn, info *ConnInfo) {
+	c := info.Conn
 	queue := make(chan request, s.cfg.PipelineDepth)
 	done := make(chan struct{})
 	go func() {
@@ -268,7 +336,7 @@ func (s *Server) serveConn(c net.Conn) {
 	// rather than when its wait runs out, and give its slot back at once.
 	cancel()
 	close(queue)
-	s.untrack(c)
+	s.untrack(raw)
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
 	case errors.Is(err, ErrConnectionTimeout):
