@@ -284,7 +284,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		tc, err := s.handshake(ctx, c)
 		if err != nil {
 			s.untrack(c)
-			s.log.Warn("closing client connection: TLS handshake failed", "remote", c.RemoteAddr(), "listener", s.cfg.Listener, "err", err)
+			s.log.Warn("closing client connection: TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
 			return
 		}
 		info.Conn, info.TLSSubject = tc, tlsconf.Principal(tc.ConnectionState())
