@@ -162,7 +162,10 @@ type Server struct {
 	responseBufs sync.Pool
 	// frames recycles Produce request frames (see framePool).
 	frames framePool
-	budget *requestBudget
+	// tlsBufs recycles the buffers TLS connections gather records in
+	// (see coalescingConn).
+	tlsBufs sync.Pool
+	budget  *requestBudget
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -181,9 +184,11 @@ func New(cfg Config, handler Handler, logger *slog.Logger, metrics *Metrics) *Se
 	}
 	cfg.QueuedMaxRequestBytes = max(cfg.QueuedMaxRequestBytes, int64(cfg.MaxRequestBytes))
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, handler: handler, log: logger, metrics: metrics,
+	s := &Server{cfg: cfg, handler: handler, log: logger, metrics: metrics,
 		budget: newRequestBudget(cfg.QueuedMaxRequestBytes, metrics),
 		ctx:    ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}
+	s.tlsBufs.New = func() any { b := make([]byte, 0, coalesceBytes); return &b }
+	return s
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
@@ -279,28 +284,31 @@ func (s *Server) serveConn(raw net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
+	var under flusher // the coalescingConn below a TLS connection
 	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), Listener: s.cfg.Listener, log: s.log, metrics: s.metrics}
 	if s.cfg.TLS != nil {
-		tc, err := s.handshake(ctx, c)
+		tc, cc, err := s.handshake(ctx, c)
 		if err != nil {
 			s.untrack(c)
 			s.log.Warn("closing client connection: TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
 			return
 		}
 		info.Conn, info.TLSSubject = tc, tlsconf.Principal(tc.ConnectionState())
+		under = cc
 	}
-	s.serveFrames(ctx, cancel, raw, info)
+	s.serveFrames(ctx, cancel, raw, under, info)
 }
 
 // handshake runs the TLS handshake on c within Config.HandshakeTimeout
 // (FirstRequestTimeout if unset): until it finishes the client has not
 // said anything, so it is held to the same kind of short limit.
-func (s *Server) handshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
+func (s *Server) handshake(ctx context.Context, c net.Conn) (*tls.Conn, *coalescingConn, error) {
 	d := s.cfg.HandshakeTimeout
 	if d <= 0 {
 		d = s.cfg.FirstRequestTimeout
 	}
-	tc := tls.Server(c, s.cfg.TLS)
+	cc := &coalescingConn{Conn: c, pool: &s.tlsBufs}
+	tc := tls.Server(cc, s.cfg.TLS)
 	if d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -310,25 +318,26 @@ func (s *Server) handshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 			s.metrics.timeouts.WithLabelValues("tls_handshake").Inc()
-			return nil, fmt.Errorf("%w: no TLS handshake within %v", ErrConnectionTimeout, d)
+			return nil, nil, fmt.Errorf("%w: no TLS handshake within %v", ErrConnectionTimeout, d)
 		}
 		s.metrics.malformed.Inc()
-		return nil, fmt.Errorf("%w: %w", ErrTLSHandshake, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrTLSHandshake, err)
 	}
 	c.SetDeadline(time.Time{})
-	return tc, nil
+	cc.start()
+	return tc, cc, nil
 }
 
 // serveFrames runs a connection's reader and worker on info.Conn (the TLS
 // connection over raw on an SSL listener) until it ends; raw is what the
 // server tracks and closes.
-func (s *Server) serveFrames(ctx context.Context, cancel context.CancelFunc, raw net.Conn, info *ConnInfo) {
+func (s *Server) serveFrames(ctx context.Context, cancel context.CancelFunc, raw net.Conn, under flusher, info *ConnInfo) {
 	c := info.Conn
 	queue := make(chan request, s.cfg.PipelineDepth)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.work(ctx, cancel, c, info, queue)
+		s.work(ctx, cancel, c, under, info, queue)
 	}()
 	err := s.read(ctx, c, queue)
 	// The peer hung up (or its stream can no longer be trusted): end
@@ -349,8 +358,9 @@ func (s *Server) serveFrames(ctx context.Context, cancel context.CancelFunc, raw
 
 // work handles queued requests in order and writes their responses,
 // flushing whenever no further request is waiting.
-func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn, info *ConnInfo, queue <-chan request) {
+func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn, under flusher, info *ConnInfo, queue <-chan request) {
 	w := newResponseWriter(c, &s.responseBufs, s.log)
+	w.under = under
 	defer w.close()
 	failed := false
 	fail := func() {
