@@ -290,7 +290,13 @@ func (s *Server) serveConn(raw net.Conn) {
 		tc, cc, err := s.handshake(ctx, c)
 		if err != nil {
 			s.untrack(c)
-			s.log.Warn("closing client connection: TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+			switch {
+			case errors.Is(err, context.Canceled): // the server is closing
+			case errors.Is(err, ErrConnectionTimeout):
+				s.log.Debug("closing client connection", "remote", c.RemoteAddr(), "err", err)
+			default:
+				s.log.Warn("closing client connection: TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+			}
 			return
 		}
 		info.Conn, info.TLSSubject = tc, tlsconf.Principal(tc.ConnectionState())
@@ -316,6 +322,9 @@ func (s *Server) handshake(ctx context.Context, c net.Conn) (*tls.Conn, *coalesc
 		c.SetDeadline(time.Now().Add(d))
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if s.ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("TLS handshake: %w", context.Canceled)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 			s.metrics.timeouts.WithLabelValues("tls_handshake").Inc()
 			return nil, nil, fmt.Errorf("%w: no TLS handshake within %v", ErrConnectionTimeout, d)
