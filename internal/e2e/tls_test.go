@@ -321,3 +321,25 @@ func TestTLSCLI(t *testing.T) {
 		t.Fatalf("spool consume without a client certificate succeeded:\n%s", out)
 	}
 }
+
+// TestTLSServeRefusals: `spool serve` refuses a SASL listener (SASL does
+// not exist yet, and serving it unauthenticated would be a lie) and an
+// SSL listener whose certificate does not load, each with a message
+// naming the cause.
+func TestTLSServeRefusals(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	ca := testkit.NewCA(t, "refusals")
+	kp := ca.Server(t, "broker")
+	common := []string{"--data-dir", t.TempDir(), "--http-addr", freeAddr(t), "--controller-addr", freeAddr(t)}
+	out := serveMustFail(t, ctx, append(common, "--kafka-addr", "PLAINTEXT://"+freeAddr(t)+",SASL_SSL://"+freeAddr(t),
+		"--set", "ssl.certificate.location="+kp.CertFile, "--set", "ssl.key.location="+kp.KeyFile)...)
+	if !strings.Contains(out, "SASL is not implemented yet") {
+		t.Errorf("a SASL_SSL listener was not refused as unimplemented:\n%s", out)
+	}
+	out = serveMustFail(t, ctx, append(common, "--kafka-addr", "SSL://"+freeAddr(t),
+		"--set", "ssl.certificate.location="+kp.CertFile, "--set", "ssl.key.location="+ca.CertFile)...)
+	if !strings.Contains(out, "ssl.key.location") {
+		t.Errorf("a key file that does not match was not reported:\n%s", out)
+	}
+}
