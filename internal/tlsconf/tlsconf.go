@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -57,10 +58,13 @@ type Reloader struct {
 	lastCheck time.Time
 }
 
-// stamp is what a check compares: a file's size and modification time.
+// stamp is what a check compares: a file's size, modification time and
+// inode. The inode catches a rotation by rename (what cert-manager and
+// most tools do) even within the file system's mtime granularity.
 type stamp struct {
 	size  int64
 	mtime time.Time
+	inode uint64
 }
 
 // NewReloader loads files once (failing if they do not make a valid
@@ -131,7 +135,10 @@ func (r *Reloader) stat() [3]stamp {
 			continue
 		}
 		if fi, err := os.Stat(p); err == nil {
-			out[i] = stamp{fi.Size(), fi.ModTime()}
+			out[i] = stamp{size: fi.Size(), mtime: fi.ModTime()}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				out[i].inode = uint64(st.Ino)
+			}
 		}
 	}
 	return out
