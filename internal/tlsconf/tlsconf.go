@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -136,9 +135,7 @@ func (r *Reloader) stat() [3]stamp {
 		}
 		if fi, err := os.Stat(p); err == nil {
 			out[i] = stamp{size: fi.Size(), mtime: fi.ModTime()}
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				out[i].inode = uint64(st.Ino)
-			}
+			out[i].inode = inode(fi)
 		}
 	}
 	return out
