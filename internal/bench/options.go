@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"strings"
@@ -47,6 +48,10 @@ type Common struct {
 	// benchmark creates (logger, TLS, SASL, dial timeout) and so override
 	// the benchmark's own.
 	ClientOpts []kgo.Opt `json:"-"`
+	// TLS, when set, is the client TLS configuration of the connections
+	// the benchmark dials itself (the raw consumer's); kgo clients get
+	// theirs through ClientOpts.
+	TLS *tls.Config `json:"-"`
 	// Timeout bounds admin requests, each record's delivery and the e2e
 	// drain; 0 means DefaultTimeout.
 	Timeout time.Duration `json:"-"`

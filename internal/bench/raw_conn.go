@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -28,11 +29,21 @@ type rawConn struct {
 const rawClientID = "spool-bench-raw"
 
 // dialRaw connects to addr and learns the Fetch version to use (ApiVersions
-// v0, which every broker answers). Cancelling ctx unblocks any read or
-// write on the connection.
-func dialRaw(ctx context.Context, addr string, timeout time.Duration) (*rawConn, error) {
+// v0, which every broker answers), over TLS when tlsCfg is set. Cancelling
+// ctx unblocks any read or write on the connection.
+func dialRaw(ctx context.Context, addr string, timeout time.Duration, tlsCfg *tls.Config) (*rawConn, error) {
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	var c net.Conn
+	var err error
+	if tlsCfg != nil {
+		cfg := tlsCfg.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		c, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, "tcp", addr)
+	} else {
+		c, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}

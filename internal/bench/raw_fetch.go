@@ -58,7 +58,7 @@ func (f *rawFetcher) run(ctx context.Context, ctr *rawCounters, after func()) {
 	if len(active) == 0 {
 		return
 	}
-	conn, err := dialRaw(ctx, f.addr, f.opts.Timeout)
+	conn, err := dialRaw(ctx, f.addr, f.opts.Timeout, f.opts.TLS)
 	if err != nil {
 		if ctx.Err() == nil {
 			ctr.fail(fmt.Errorf("connecting to broker %d: %w", f.leader, err))

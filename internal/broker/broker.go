@@ -48,14 +48,14 @@ type Broker struct {
 	parts  *partition.Manager
 	groups *group.Coordinator
 	repl   *replication.Manager
-	srv    *server.Server
+	// kafka are the Kafka listeners, in the order of listeners.
+	kafka []*kafkaListener
 	// peerSrv serves replication fetches from other brokers, which arrive
 	// on the cluster port (see controller.ReplicationListener).
 	peerSrv *server.Server
 	gw      *gateway.Gateway
 
-	kafkaLn net.Listener
-	ready   atomic.Bool
+	ready atomic.Bool
 
 	partOpts    partition.Options
 	reconcileMu sync.Mutex
@@ -150,11 +150,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		return nil, fmt.Errorf("waiting for the metadata quorum: %w", err)
 	}
 
-	b.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr)
-	if err != nil {
-		return nil, fmt.Errorf("kafka listener: %w", err)
-	}
-	host, port, err := advertised(cfg.AdvertisedKafkaAddr, b.kafkaLn.Addr())
+	endpoints, err := b.listen()
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +162,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	b.partOpts.ProducerIDAllocated = b.producerIDAllocated
 	runCtx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	if err := b.register(ctx, runCtx, host, port); err != nil {
+	if err := b.register(ctx, runCtx, endpoints); err != nil {
 		return nil, err
 	}
 	gcfg := group.DefaultConfig()
@@ -204,12 +200,9 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	})
 	// Each listener has its own request budget, so clients cannot starve
 	// replication of request memory.
-	clientCfg, err := withSASL(serverConfig(&cfg), &cfg, b.ctrl)
-	if err != nil {
+	if err := b.newServers(h); err != nil {
 		return nil, err
 	}
-	b.srv = server.New(clientCfg,
-		h, logger.With("component", "kafka"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "client"}, b.reg)))
 	b.peerSrv = server.New(serverConfig(&cfg),
 		h, logger.With("component", "replication-server"), server.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"listener": "replication"}, b.reg)))
 
@@ -222,7 +215,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 		}
 	}
 	b.ready.Store(true)
-	logger.Info("spool broker started", "node_id", cfg.NodeID, "kafka", b.kafkaLn.Addr().String(),
+	logger.Info("spool broker started", "node_id", cfg.NodeID, "kafka", b.listenerAddrs(),
 		"http", b.HTTPAddr(), "data_dir", cfg.DataDir, "durability", cfg.Durability, "cluster_id", b.ctrl.Image().ClusterID,
 		"took", time.Since(started).Round(time.Millisecond))
 	return b, nil
@@ -244,9 +237,6 @@ func (b *Broker) producerIDAllocated(id int64) bool {
 	defer cancel()
 	return b.ctrl.ProducerIDAllocated(ctx, id)
 }
-
-// KafkaAddr is the address the Kafka listener is bound to.
-func (b *Broker) KafkaAddr() string { return b.kafkaLn.Addr().String() }
 
 // HTTPAddr is the address the HTTP gateway is bound to ("" if disabled).
 func (b *Broker) HTTPAddr() string {
@@ -278,11 +268,7 @@ func (b *Broker) Close() error {
 		if b.gw != nil {
 			errs = append(errs, b.gw.Close())
 		}
-		if b.srv != nil {
-			errs = append(errs, b.srv.Close())
-		} else if b.kafkaLn != nil {
-			errs = append(errs, b.kafkaLn.Close())
-		}
+		errs = append(errs, b.closeListeners()...)
 		if b.peerSrv != nil {
 			errs = append(errs, b.peerSrv.Close())
 		}
@@ -319,11 +305,7 @@ func (b *Broker) startLoops(ctx context.Context) {
 	b.goLoop(func() { b.watchMetadata(ctx) })
 	b.goLoop(func() { b.maintain(ctx) })
 	b.goLoop(func() { b.watchSession(ctx) })
-	b.goLoop(func() {
-		if err := b.srv.Serve(b.kafkaLn); err != nil {
-			b.log.Error("kafka listener stopped", "err", err)
-		}
-	})
+	b.serveListeners()
 	b.goLoop(func() {
 		if err := b.peerSrv.Serve(b.ctrl.ReplicationListener()); err != nil {
 			b.log.Error("replication listener stopped", "err", err)

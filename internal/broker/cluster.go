@@ -43,8 +43,9 @@ func ms(n int64) time.Duration { return config.Duration(n, time.Millisecond) }
 // and waits until the controller unfences it. A quick restart can find the
 // previous incarnation's session still open (ErrDuplicateBrokerID); that
 // clears once the session times out, so it is retried for one session.
-func (b *Broker) register(ctx, runCtx context.Context, host string, port int32) error {
-	reg := controller.BrokerRegistration{ID: b.cfg.NodeID, Host: host, Port: port, IncarnationID: newIncarnationID()}
+func (b *Broker) register(ctx, runCtx context.Context, endpoints []controller.Endpoint) error {
+	reg := controller.BrokerRegistration{ID: b.cfg.NodeID, Host: endpoints[0].Host, Port: endpoints[0].Port,
+		Endpoints: endpoints, IncarnationID: newIncarnationID()}
 	deadline := time.Now().Add(ms(int64(b.cfg.BrokerSessionTimeoutMs)) + 2*time.Second)
 	for {
 		err := b.ctrl.RegisterBroker(ctx, reg)

@@ -9,17 +9,16 @@ import (
 	"github.com/spool-mq/spool/internal/server"
 )
 
-// withSASL adds client authentication to the Kafka listener's config when
-// sasl.enabled.mechanisms is set. Credentials are read from the current
+// withSASL makes a SASL_PLAINTEXT or SASL_SSL listener require SASL with
+// the mechanisms of sasl.enabled.mechanisms, as in Kafka: the listener's
+// protocol decides, so a broker can keep a PLAINTEXT listener on localhost
+// beside them (for bootstrap, say). Credentials are read from the current
 // metadata image on every attempt, so a user created or deleted on any
 // broker applies here as soon as the change is applied locally.
-//
-// When listeners gain protocols (SASL_PLAINTEXT://...), RequireSASL will
-// follow the listener's protocol instead of this one key.
 func withSASL(sc server.Config, cfg *config.Broker, ctrl *controller.Controller) (server.Config, error) {
 	names := cfg.SASL.Mechanisms()
 	if len(names) == 0 {
-		return sc, nil
+		return sc, fmt.Errorf("%w: a SASL listener needs sasl.enabled.mechanisms", config.ErrInvalidConfigValue)
 	}
 	mechs := make([]auth.Mechanism, 0, len(names))
 	for _, n := range names {

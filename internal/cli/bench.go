@@ -72,6 +72,10 @@ func (b *benchFlags) common(env *Env) (bench.Common, error) {
 	}
 	seeds, _ := b.client.seeds()
 	level, _ := parseLogLevel(b.client.logLevel)
+	tc, err := b.client.tlsConfig()
+	if err != nil {
+		return bench.Common{}, err
+	}
 	c := bench.Common{
 		Brokers: seeds,
 		ClientOpts: []kgo.Opt{
@@ -80,11 +84,15 @@ func (b *benchFlags) common(env *Env) (bench.Common, error) {
 		},
 		Timeout:          b.client.timeout,
 		Topic:            b.topic,
+		TLS:              tc,
 		Progress:         env.Stderr,
 		ProgressInterval: b.progress,
 	}
 	if b.progress == 0 {
 		c.Progress = nil
+	}
+	if tc != nil {
+		c.ClientOpts = append(c.ClientOpts, kgo.DialTLSConfig(tc))
 	}
 	return c, nil
 }

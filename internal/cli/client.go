@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/spool-mq/spool/internal/tlsconf"
 )
 
 // Defaults shared by every client command.
@@ -27,7 +30,19 @@ type clientOptions struct {
 	timeout  time.Duration
 	logLevel string
 	sasl     saslOptions
+	tls      tlsFlags
 }
+
+// tlsFlags connect to SSL listeners: any of them turns TLS on.
+type tlsFlags struct {
+	ca, cert, key string
+	// insecure skips verifying the broker's certificate. For tests
+	// against self-signed brokers only: it lets anyone in the path
+	// impersonate the broker.
+	insecure bool
+}
+
+func (f tlsFlags) enabled() bool { return f.ca != "" || f.cert != "" || f.key != "" || f.insecure }
 
 // addClientFlags registers --brokers, --timeout and --log-level on cmd. The
 // --brokers default comes from SPOOL_BROKERS when set, so `--help` shows the
@@ -43,6 +58,10 @@ func addClientFlags(cmd *cobra.Command, env *Env) *clientOptions {
 	f.DurationVar(&o.timeout, "timeout", defaultTimeout, "how long to wait for the cluster before giving up")
 	f.StringVar(&o.logLevel, "log-level", "none", "Kafka client log level: none, error, warn, info or debug (logs go to stderr)")
 	o.sasl.addFlags(cmd, env)
+	f.StringVar(&o.tls.ca, "tls-ca", "", "connect over TLS, verifying brokers with the CA certificates in this PEM file")
+	f.StringVar(&o.tls.cert, "tls-cert", "", "connect over TLS with this PEM client certificate (mTLS; needs --tls-key)")
+	f.StringVar(&o.tls.key, "tls-key", "", "PEM private key of --tls-cert")
+	f.BoolVar(&o.tls.insecure, "tls-insecure-skip-verify", false, "connect over TLS without verifying the broker's certificate (testing only: anyone can impersonate the broker)")
 	return o
 }
 
@@ -97,6 +116,14 @@ func (o *clientOptions) newClient(env *Env, extra ...kgo.Opt) (*kgo.Client, erro
 	}
 	saslOpts, _ := o.sasl.opts()
 	opts = append(opts, saslOpts...)
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		// kgo sets the server name from each broker's host.
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		// kgo rejects only invalid option combinations, which flags
@@ -104,6 +131,19 @@ func (o *clientOptions) newClient(env *Env, extra ...kgo.Opt) (*kgo.Client, erro
 		return nil, usageError(err)
 	}
 	return cl, nil
+}
+
+// tlsConfig is the client TLS configuration of the --tls-* flags, nil
+// when none is given (plaintext).
+func (o *clientOptions) tlsConfig() (*tls.Config, error) {
+	if !o.tls.enabled() {
+		return nil, nil
+	}
+	tc, err := tlsconf.ClientConfig(o.tls.ca, o.tls.cert, o.tls.key, o.tls.insecure)
+	if err != nil {
+		return nil, usageErrorf("--tls-ca/--tls-cert/--tls-key: %w", err)
+	}
+	return tc, nil
 }
 
 // newAdmin builds an admin client whose broker-side request timeout matches

@@ -20,8 +20,8 @@ import (
 var serveFlags = []struct{ flag, key, usage string }{
 	{"node-id", "node.id", "this node's id (unique in the cluster)"},
 	{"data-dir", "log.dirs", "directory for logs and metadata"},
-	{"kafka-addr", "listeners", "Kafka listener host:port"},
-	{"advertised-kafka-addr", "advertised.listeners", "host:port clients are told to connect to (default: --kafka-addr)"},
+	{"kafka-addr", "listeners", "Kafka listeners: host:port, or NAME://host:port,... (PLAINTEXT, SSL)"},
+	{"advertised-kafka-addr", "advertised.listeners", "host:port (or NAME://host:port,...) clients are told to connect to (default: --kafka-addr)"},
 	{"http-addr", "http.addr", "HTTP listener for /metrics, /livez, /readyz (empty disables)"},
 	{"controller-addr", "controller.listener", "Raft listener host:port for the metadata quorum"},
 	{"voters", "controller.quorum.voters", "metadata quorum voters as id@host:port,... (default: this node alone)"},

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,13 +20,20 @@ type Broker struct {
 	// DataDir (log.dirs) holds partition logs and the metadata log. Spool
 	// uses a single directory; a comma-separated list is rejected.
 	DataDir string
-	// KafkaAddr (listeners) is the host:port the Kafka listener binds.
-	// A "PLAINTEXT://" prefix is accepted and dropped.
+	// KafkaAddr (listeners) lists the Kafka listeners as
+	// NAME://host:port,...; a single host:port is one PLAINTEXT listener.
+	// KafkaListeners parses it (see listeners.go).
 	KafkaAddr string
-	// AdvertisedKafkaAddr (advertised.listeners) is the host:port clients
-	// are told to connect to. Empty means KafkaAddr, which must then name
-	// a routable host (not empty, 0.0.0.0 or ::).
+	// AdvertisedKafkaAddr (advertised.listeners) is what clients are told
+	// to connect to, per listener name. A listener missing here
+	// advertises its bound address, which must then name a routable host
+	// (not empty, 0.0.0.0 or ::).
 	AdvertisedKafkaAddr string
+	// ListenerSecurityProtocolMap (listener.security.protocol.map) maps
+	// listener names to security protocols, Kafka's NAME:PROTOCOL list.
+	ListenerSecurityProtocolMap string
+	// SSL configures TLS on SSL listeners (ssl.* keys).
+	SSL SSL
 	// HTTPAddr (http.addr) serves /metrics, /livez, /readyz and the REST
 	// gateway. Empty disables the HTTP listener.
 	HTTPAddr string
@@ -266,6 +272,9 @@ func Default() Broker {
 
 		Limits: DefaultLimits(),
 		SASL:   DefaultSASL(),
+
+		ListenerSecurityProtocolMap: DefaultProtocolMap,
+		SSL:                         DefaultSSL(),
 	}
 }
 
@@ -303,8 +312,6 @@ var brokerKeys = func() []brokerKey {
 				}
 				return nil
 			}),
-		listenerKey("listeners", "host:port the Kafka listener binds (PLAINTEXT:// prefix accepted).", func(b *Broker) *string { return &b.KafkaAddr }, false),
-		listenerKey("advertised.listeners", "host:port clients are told to connect to; empty means listeners.", func(b *Broker) *string { return &b.AdvertisedKafkaAddr }, true),
 		listenerKey("http.addr", "host:port for HTTP (/metrics, /livez, /readyz, REST); empty disables.", func(b *Broker) *string { return &b.HTTPAddr }, true),
 		listenerKey("controller.listener", "host:port of the Raft transport for the metadata quorum.", func(b *Broker) *string { return &b.ControllerAddr }, false),
 		stringKey("controller.quorum.voters", "Metadata quorum as id@host:port,...; empty means this node alone.", func(b *Broker) *string { return &b.Voters }, checkVoters),
@@ -395,6 +402,7 @@ var brokerKeys = func() []brokerKey {
 	}
 	keys = append(keys, limitKeys()...)
 	keys = append(keys, saslKeys()...)
+	keys = append(keys, listenerKeys()...)
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	return keys
 }()
@@ -463,7 +471,7 @@ func (b *Broker) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := b.checkAdvertised(); err != nil {
+	if err := b.checkListeners(); err != nil {
 		errs = append(errs, err)
 	}
 	if b.BrokerHeartbeatIntervalMs >= b.BrokerSessionTimeoutMs {
@@ -512,26 +520,6 @@ func (b *Broker) checkDecompressedLimit() error {
 		return nil
 	}
 	return invalid("message.max.decompressed.bytes", "must be >= message.max.bytes (%d), got %d", maxBytes, b.MaxDecompressedBytes)
-}
-
-// checkAdvertised insists clients get a host they can dial: advertising
-// 0.0.0.0 makes every client fail after bootstrap, far from the cause.
-func (b *Broker) checkAdvertised() error {
-	addr, key := b.AdvertisedKafkaAddr, "advertised.listeners"
-	if addr == "" {
-		addr = b.KafkaAddr
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil // reported by the listeners/advertised.listeners checks
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		if b.AdvertisedKafkaAddr == "" {
-			return invalid(key, "listeners binds all interfaces (%q); set advertised.listeners to the host:port clients should use", b.KafkaAddr)
-		}
-		return invalid(key, "must name a host clients can reach, got %q", addr)
-	}
-	return nil
 }
 
 // Property is one broker setting as DescribeConfigs on the broker resource

@@ -53,13 +53,13 @@ func TestDecompressedLimitFollowsMessageMaxBytes(t *testing.T) {
 // brokerSetCases has good and bad values for every broker key; the test
 // fails if a key is missing so new keys get validator tests.
 var brokerSetCases = map[string]struct{ good, bad []string }{
-	"advertised.listeners":                          {[]string{"", "kafka1:9092", "PLAINTEXT://kafka1:9092", "[::1]:9092"}, []string{"kafka1", "SSL://kafka1:9093", "a:1,b:2", "h:99999"}},
+	"advertised.listeners":                          {[]string{"", "kafka1:9092", "PLAINTEXT://kafka1:9092", "[::1]:9092"}, []string{"kafka1", "SSL://kafka1", "a:1,b:2", "h:99999", "A://a:1,a://b:2", "BAD NAME://h:1"}},
 	"auto.create.topics.enable":                     {[]string{"true", "false", "TRUE"}, []string{"yes", ""}},
 	"controller.listener":                           {[]string{"127.0.0.1:9093", "ctl:0"}, []string{"", "ctl", "ctl:x"}},
 	"controller.quorum.voters":                      {[]string{"", "1@a:9093", "1@a:9093,2@b:9093, 3@c:9093"}, []string{"a:9093", "x@a:9093", "-1@a:9093", "1@a", "1@a:9093,"}},
 	"default.replication.factor":                    {[]string{"1", "3", "32767"}, []string{"0", "-1", "32768", "three"}},
 	"http.addr":                                     {[]string{"", "127.0.0.1:8080", ":8080"}, []string{"8080", "http://x:80"}},
-	"listeners":                                     {[]string{"127.0.0.1:9092", "PLAINTEXT://127.0.0.1:9092", "plaintext://h:1", ":9092"}, []string{"", "9092", "SASL_SSL://h:9092", "PLAINTEXT://a:1,CONTROLLER://a:2"}},
+	"listeners":                                     {[]string{"127.0.0.1:9092", "PLAINTEXT://127.0.0.1:9092", "plaintext://h:1", ":9092"}, []string{"", "9092", "a:1,b:2", "PLAINTEXT://a:1,PLAINTEXT://a:2", "SSL://h"}},
 	"log.cleaner.backoff.ms":                        {[]string{"1", "15000"}, []string{"0", "-1", "15s"}},
 	"log.dirs":                                      {[]string{"/var/lib/spool", "./d"}, []string{"", "/a,/b"}},
 	"log.durability":                                {[]string{"fsync", "periodic-flush"}, []string{"x", "", "FSYNC", "periodic"}},
@@ -107,6 +107,12 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"fetch.wait.max.ms":                         {[]string{"0", "30000"}, []string{"-1", "30s"}},
 	"produce.timeout.max.ms":                    {[]string{"1", "120000"}, []string{"0", "2m"}},
 	"message.max.decompressed.bytes":            {[]string{"1048588", "67108864", "9223372036854775807"}, []string{"1023", "-1", "64MB"}},
+	"listener.security.protocol.map":            {[]string{"PLAINTEXT:PLAINTEXT,SSL:SSL", "internal:ssl,PLAINTEXT:PLAINTEXT"}, []string{"", "PLAINTEXT", "A:TLS", "A:SSL,a:PLAINTEXT"}},
+	"ssl.certificate.location":                  {[]string{"", "/etc/spool/cert.pem"}, nil},
+	"ssl.key.location":                          {[]string{"", "/etc/spool/key.pem"}, nil},
+	"ssl.ca.location":                           {[]string{"", "/etc/spool/ca.pem"}, nil},
+	"ssl.client.auth":                           {[]string{"none", "requested", "required"}, []string{"", "true", "REQUIRED"}},
+	"ssl.handshake.timeout.ms":                  {[]string{"1", "10000"}, []string{"0", "-1", "10s"}},
 }
 
 func TestBrokerSetValidators(t *testing.T) {

@@ -162,6 +162,9 @@ type registerBrokerCmd struct {
 	Host string  `json:"host"`
 	Port int32   `json:"port"`
 	Rack *string `json:"rack,omitempty"`
+	// Endpoints are the broker's listeners; entries written before
+	// listeners were named have none (Host and Port only).
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Incarnation is the registering process's random id (lifecycle.go).
 	Incarnation uuid `json:"incarnation"`
 }

@@ -143,14 +143,15 @@ type snapshotData struct {
 }
 
 type snapshotBroker struct {
-	ID                   int32   `json:"id"`
-	Host                 string  `json:"host"`
-	Port                 int32   `json:"port"`
-	Rack                 *string `json:"rack,omitempty"`
-	Fenced               bool    `json:"fenced,omitempty"`
-	InControlledShutdown bool    `json:"in_controlled_shutdown,omitempty"`
-	IncarnationID        uuid    `json:"incarnation_id"`
-	Epoch                int64   `json:"epoch"`
+	ID                   int32      `json:"id"`
+	Host                 string     `json:"host"`
+	Port                 int32      `json:"port"`
+	Rack                 *string    `json:"rack,omitempty"`
+	Endpoints            []Endpoint `json:"endpoints,omitempty"`
+	Fenced               bool       `json:"fenced,omitempty"`
+	InControlledShutdown bool       `json:"in_controlled_shutdown,omitempty"`
+	IncarnationID        uuid       `json:"incarnation_id"`
+	Epoch                int64      `json:"epoch"`
 }
 
 type snapshotTopic struct {
@@ -180,7 +181,7 @@ func snapshotOf(img *Image) snapshotData {
 		ScramUsers:     scramSnapshot(img),
 	}
 	for _, br := range img.SortedBrokers() {
-		snap.Brokers = append(snap.Brokers, snapshotBroker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack,
+		snap.Brokers = append(snap.Brokers, snapshotBroker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack, Endpoints: br.Endpoints,
 			Fenced: br.Fenced, InControlledShutdown: br.InControlledShutdown, IncarnationID: br.IncarnationID, Epoch: br.Epoch})
 	}
 	for _, t := range img.sorted {
@@ -202,7 +203,7 @@ func (snap *snapshotData) image() *Image {
 	b.next.ClusterID = snap.ClusterID
 	b.next.NextProducerID = snap.NextProducerID
 	for _, br := range snap.Brokers {
-		b.setBroker(Broker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack, Fenced: br.Fenced,
+		b.setBroker(Broker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack, Endpoints: br.Endpoints, Fenced: br.Fenced,
 			InControlledShutdown: br.InControlledShutdown, IncarnationID: br.IncarnationID, Epoch: br.Epoch})
 	}
 	b.restoreScram(snap.ScramUsers)

@@ -35,12 +35,35 @@ type Image struct {
 	scram map[string]map[auth.Mechanism]auth.Credential
 }
 
+// Endpoint is one Kafka listener of a broker, as clients should dial it.
+type Endpoint struct {
+	Name string `json:"name"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+}
+
+// Endpoint returns the broker's address on the listener named name, or
+// its first listener's (Host and Port) when it has no such listener:
+// clients then at least get an address, and connecting to it fails
+// visibly instead of a broker missing from Metadata.
+func (b Broker) Endpoint(name string) (host string, port int32) {
+	for _, e := range b.Endpoints {
+		if e.Name == name {
+			return e.Host, e.Port
+		}
+	}
+	return b.Host, b.Port
+}
+
 // Broker is a registered broker.
 type Broker struct {
 	ID   int32
 	Host string
 	Port int32
 	Rack *string
+	// Endpoints are the broker's Kafka listeners by name (empty for a
+	// registration from before listeners were named); never modified.
+	Endpoints []Endpoint
 	// Fenced brokers are registered but may not lead or host new replicas:
 	// every registration starts fenced, the first heartbeat that shows the
 	// broker has caught up with the metadata log unfences it, and a missed

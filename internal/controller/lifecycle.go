@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -34,6 +35,9 @@ type BrokerRegistration struct {
 	Host string
 	Port int32
 	Rack *string
+	// Endpoints are the broker's Kafka listeners by name; Host and Port
+	// are the first of them, the address for clients that name none.
+	Endpoints []Endpoint
 	// IncarnationID is random per process start; registering with a new
 	// one tells the controller the broker restarted (and may have lost
 	// data), so its partitions treat it as fenced until it catches up.
@@ -56,7 +60,7 @@ type localBroker struct {
 func (c *Controller) RegisterBroker(ctx context.Context, reg BrokerRegistration) error {
 	reg.Rack = cloneString(reg.Rack)
 	res, err := c.submit(ctx, &registerBrokerCmd{ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: cloneString(reg.Rack),
-		Incarnation: uuid(reg.IncarnationID)}, false)
+		Endpoints: slices.Clone(reg.Endpoints), Incarnation: uuid(reg.IncarnationID)}, false)
 	if err == nil {
 		err = res.Err
 	}
@@ -267,7 +271,7 @@ func (c *registerBrokerCmd) apply(b *builder, index uint64) applyResult {
 	case c.Incarnation == uuid{}:
 		return applyResult{Err: fmt.Errorf("%w: broker %d has no incarnation id", ErrInvalidBrokerRegistration, c.ID)}
 	}
-	b.setBroker(Broker{ID: c.ID, Host: c.Host, Port: c.Port, Rack: cloneString(c.Rack),
+	b.setBroker(Broker{ID: c.ID, Host: c.Host, Port: c.Port, Rack: cloneString(c.Rack), Endpoints: c.Endpoints,
 		IncarnationID: [16]byte(c.Incarnation), Fenced: true, Epoch: int64(index)})
 	b.fencePartitions(c.ID)
 	return applyResult{}

@@ -268,7 +268,7 @@ func TestRegistrationFencesUntilCaughtUp(t *testing.T) {
 	if err != nil || res.Err != nil {
 		t.Fatal(err, res.Err)
 	}
-	if got := c.Image().Brokers[1]; got != newer {
+	if got := c.Image().Brokers[1]; !reflect.DeepEqual(got, newer) {
 		t.Fatalf("stale fence changed broker 1: %+v -> %+v", newer, got)
 	}
 }

@@ -24,9 +24,9 @@ const (
 	saslPassword = "alice-secret"
 )
 
-// startSASLBroker is the documented bootstrap: a broker without SASL
+// startSASLBroker is one documented bootstrap: a broker without SASL
 // stores the first user's credentials in the metadata, then restarts on
-// the same data directory with SASL required.
+// the same data directory with a SASL_PLAINTEXT listener only.
 func startSASLBroker(t *testing.T) *broker.Broker {
 	t.Helper()
 	ctx := testContext(t)
@@ -47,6 +47,7 @@ func startSASLBroker(t *testing.T) *broker.Broker {
 		t.Fatal(err)
 	}
 	return startBroker(t, withDataDir(dir), withConfig(func(c *config.Broker) {
+		c.KafkaAddr = "SASL_PLAINTEXT://127.0.0.1:0"
 		c.SASL.EnabledMechanisms = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
 		c.SASL.FailedAuthenticationDelayMs = 50
 	}))

@@ -18,7 +18,7 @@ import (
 	"github.com/spool-mq/spool/internal/controller"
 )
 
-func handleMetadata(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+func handleMetadata(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := h.image()
 
@@ -36,7 +36,10 @@ func handleMetadata(h *Handlers, ctx context.Context, _ *reqContext, req *kmsg.M
 			continue
 		}
 		rb := kmsg.NewMetadataResponseBroker()
-		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack
+		// Each broker's address on the listener this client came in on:
+		// an SSL client must be sent to SSL ports.
+		rb.Host, rb.Port = b.Endpoint(rc.listener())
+		rb.NodeID, rb.Rack = b.ID, b.Rack
 		resp.Brokers = append(resp.Brokers, rb)
 	}
 	cid := img.ClusterID

@@ -31,7 +31,7 @@ const (
 	endpointControllers = 2
 )
 
-func handleDescribeCluster(h *Handlers, _ context.Context, _ *reqContext, req *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
+func handleDescribeCluster(h *Handlers, _ context.Context, rc *reqContext, req *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = req.EndpointType
 	if req.Version >= 1 && req.EndpointType != endpointBrokers {
@@ -53,7 +53,8 @@ func handleDescribeCluster(h *Handlers, _ context.Context, _ *reqContext, req *k
 			continue
 		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port, rb.Rack, rb.IsFenced = b.ID, b.Host, b.Port, b.Rack, b.Fenced
+		rb.Host, rb.Port = b.Endpoint(rc.listener()) // as in Metadata
+		rb.NodeID, rb.Rack, rb.IsFenced = b.ID, b.Rack, b.Fenced
 		resp.Brokers = append(resp.Brokers, rb)
 	}
 	if req.IncludeClusterAuthorizedOperations {

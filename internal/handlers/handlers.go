@@ -66,6 +66,15 @@ type reqContext struct {
 	conn *server.ConnInfo
 }
 
+// listener is the name of the listener the request came in on, "" when
+// unknown (then brokers are reported at their first listener).
+func (rc *reqContext) listener() string {
+	if rc == nil || rc.conn == nil {
+		return ""
+	}
+	return rc.conn.Listener
+}
+
 // New builds the handler table.
 func New(d Deps) *Handlers {
 	h := &Handlers{Deps: d, apis: make(map[int16]api)}

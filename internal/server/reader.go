@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/tlsconf"
 )
 
 // A frame up to 2*firstChunk bytes is read into one buffer. A larger one
@@ -31,6 +33,16 @@ const (
 // silent for longer than a limit allows (see Config's timeouts).
 var ErrConnectionTimeout = errors.New("connection timed out")
 
+// ErrTLSOnPlaintext means a connection to a plaintext listener began with
+// a TLS handshake: a client configured for SSL dialled the wrong port.
+// Said plainly, rather than as the absurd frame size those bytes make.
+var ErrTLSOnPlaintext = errors.New("client speaks TLS but this listener is plaintext")
+
+// ErrTLSHandshake means a connection to an SSL listener failed its TLS
+// handshake: a plaintext client, an untrusted or missing client
+// certificate under ssl.client.auth=required, or a TLS version below 1.2.
+var ErrTLSHandshake = errors.New("TLS handshake failed")
+
 // read decodes frames into queue until the connection ends, a frame is bad
 // or a timeout passes.
 func (s *Server) read(ctx context.Context, c net.Conn, queue chan<- request) error {
@@ -49,6 +61,10 @@ func (s *Server) read(ctx context.Context, c net.Conn, queue chan<- request) err
 			return s.readError(err, kind, wait)
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if first && s.cfg.TLS == nil && tlsconf.LooksLikeTLS(sizeBuf[:]) {
+			s.metrics.malformed.Inc()
+			return fmt.Errorf("%w (listener %s)", ErrTLSOnPlaintext, s.cfg.Listener)
+		}
 		if size < 0 || size > s.cfg.MaxRequestBytes {
 			s.metrics.malformed.Inc()
 			return fmt.Errorf("%w: %d bytes (socket.request.max.bytes is %d)", ErrFrameTooLarge, size, s.cfg.MaxRequestBytes)

@@ -29,7 +29,13 @@ type responseWriter struct {
 	sp     splicer
 	vec    net.Buffers                       // the pieces being written; WriteTo consumes it
 	writev func(*net.Buffers) (int64, error) // nil when the connection cannot writev
+	// under, when set, is flushed after the connection's own buffer: the
+	// coalescingConn beneath a TLS connection.
+	under flusher
 }
+
+// flusher is a connection layer that buffers writes until flushed.
+type flusher interface{ Flush() error }
 
 func newResponseWriter(c net.Conn, bufs *sync.Pool, log *slog.Logger) *responseWriter {
 	w := &responseWriter{bw: bufio.NewWriterSize(c, 64<<10), log: log, bufs: bufs}
@@ -106,8 +112,17 @@ func (w *responseWriter) recycle() {
 	}
 }
 
-// flush writes what the bufio.Writer holds.
-func (w *responseWriter) flush() error { return w.bw.Flush() }
+// flush writes what the bufio.Writer holds, and what the layer beneath
+// it gathered.
+func (w *responseWriter) flush() error {
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	if w.under != nil {
+		return w.under.Flush()
+	}
+	return nil
+}
 
 // close returns the connection's buffer to the pool.
 func (w *responseWriter) close() {

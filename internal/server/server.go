@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/spool-mq/spool/internal/auth"
+	"github.com/spool-mq/spool/internal/tlsconf"
 )
 
 // Handler serves decoded requests.
@@ -54,6 +56,15 @@ type ConnInfo struct {
 	// (Fetch and OffsetForLeaderEpoch with ReplicaID >= 0) are honoured
 	// only when it equals their ReplicaID.
 	PeerNode int32
+	// Listener is the name of the listener the connection came in on
+	// (PLAINTEXT, SSL, ...; see Config.Listener), so that Metadata can
+	// answer with the addresses of that same listener.
+	Listener string
+	// TLSSubject is the principal of the client's verified TLS
+	// certificate in Kafka's form, "User:CN=...,O=...", or "" when the
+	// connection is plaintext or the client sent no certificate. Nothing
+	// authorizes with it yet; it is there for ACLs.
+	TLSSubject string
 	// Principal is who the connection acts as: "User:<name>" once it has
 	// authenticated with SASL, auth.AnonymousPrincipal before (and on
 	// listeners without SASL). Written by the SaslAuthenticate handler on
@@ -151,6 +162,16 @@ type Config struct {
 	ReadTimeout         time.Duration
 	WriteTimeout        time.Duration
 
+	// Listener names the listener (config.Listener.Name) in ConnInfo.
+	Listener string
+	// Protocol is the listener's security protocol (PLAINTEXT, SSL,
+	// SASL_PLAINTEXT or SASL_SSL), for the layers that gate on it.
+	Protocol string
+	// TLS, when set, makes every accepted connection a TLS server
+	// connection; its handshake must finish within HandshakeTimeout
+	// (ssl.handshake.timeout.ms; 0 means FirstRequestTimeout).
+	TLS              *tls.Config
+	HandshakeTimeout time.Duration
 	// Authenticator serves SASL on this listener (SaslHandshake and
 	// SaslAuthenticate); nil means the listener offers none.
 	Authenticator *auth.Authenticator
@@ -186,7 +207,10 @@ type Server struct {
 	responseBufs sync.Pool
 	// frames recycles Produce request frames (see framePool).
 	frames framePool
-	budget *requestBudget
+	// tlsBufs recycles the buffers TLS connections gather records in
+	// (see coalescingConn).
+	tlsBufs sync.Pool
+	budget  *requestBudget
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -205,9 +229,11 @@ func New(cfg Config, handler Handler, logger *slog.Logger, metrics *Metrics) *Se
 	}
 	cfg.QueuedMaxRequestBytes = max(cfg.QueuedMaxRequestBytes, int64(cfg.MaxRequestBytes))
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, handler: handler, log: logger, metrics: metrics,
+	s := &Server{cfg: cfg, handler: handler, log: logger, metrics: metrics,
 		budget: newRequestBudget(cfg.QueuedMaxRequestBytes, metrics),
 		ctx:    ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}
+	s.tlsBufs.New = func() any { b := make([]byte, 0, coalesceBytes); return &b }
+	return s
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
@@ -296,14 +322,16 @@ type request struct {
 	held     int64  // request budget held for frame until it is handled
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(raw net.Conn) {
+	c := raw
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), Principal: auth.AnonymousPrincipal,
-		log: s.log, metrics: s.metrics}
+	var under flusher // the coalescingConn below a TLS connection
+	info := &ConnInfo{Remote: c.RemoteAddr(), Conn: c, PeerNode: peerNode(c), Listener: s.cfg.Listener,
+		Principal: auth.AnonymousPrincipal, log: s.log, metrics: s.metrics}
 	if s.cfg.Authenticator != nil {
 		info.SASL = s.cfg.Authenticator.NewSession()
 	}
@@ -318,11 +346,67 @@ func (s *Server) serveConn(c net.Conn) {
 		})
 		defer t.Stop()
 	}
+	if s.cfg.TLS != nil {
+		tc, cc, err := s.handshake(ctx, c)
+		if err != nil {
+			s.untrack(c)
+			switch {
+			case errors.Is(err, context.Canceled): // the server is closing
+			case errors.Is(err, ErrConnectionTimeout):
+				s.log.Debug("closing client connection", "remote", c.RemoteAddr(), "err", err)
+			default:
+				s.log.Warn("closing client connection: TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		info.Conn, info.TLSSubject = tc, tlsconf.Principal(tc.ConnectionState())
+		under = cc
+	}
+	s.serveFrames(ctx, cancel, raw, under, info)
+}
+
+// handshake runs the TLS handshake on c within Config.HandshakeTimeout
+// (FirstRequestTimeout if unset): until it finishes the client has not
+// said anything, so it is held to the same kind of short limit.
+func (s *Server) handshake(ctx context.Context, c net.Conn) (*tls.Conn, *coalescingConn, error) {
+	d := s.cfg.HandshakeTimeout
+	if d <= 0 {
+		d = s.cfg.FirstRequestTimeout
+	}
+	cc := &coalescingConn{Conn: c, pool: &s.tlsBufs}
+	tc := tls.Server(cc, s.cfg.TLS)
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		c.SetDeadline(time.Now().Add(d))
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if s.ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("TLS handshake: %w", context.Canceled)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+			s.metrics.timeouts.WithLabelValues("tls_handshake").Inc()
+			return nil, nil, fmt.Errorf("%w: no TLS handshake within %v", ErrConnectionTimeout, d)
+		}
+		s.metrics.malformed.Inc()
+		return nil, nil, fmt.Errorf("%w: %w", ErrTLSHandshake, err)
+	}
+	c.SetDeadline(time.Time{})
+	cc.start()
+	return tc, cc, nil
+}
+
+// serveFrames runs a connection's reader and worker on info.Conn (the TLS
+// connection over raw on an SSL listener) until it ends; raw is what the
+// server tracks and closes.
+func (s *Server) serveFrames(ctx context.Context, cancel context.CancelFunc, raw net.Conn, under flusher, info *ConnInfo) {
+	c := info.Conn
 	queue := make(chan request, s.cfg.PipelineDepth)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.work(ctx, cancel, c, info, queue)
+		s.work(ctx, cancel, c, under, info, queue)
 	}()
 	err := s.read(ctx, c, queue)
 	// The peer hung up (or its stream can no longer be trusted): end
@@ -330,7 +414,7 @@ func (s *Server) serveConn(c net.Conn) {
 	// rather than when its wait runs out, and give its slot back at once.
 	cancel()
 	close(queue)
-	s.untrack(c)
+	s.untrack(raw)
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
 	case errors.Is(err, ErrConnectionTimeout):
@@ -343,8 +427,9 @@ func (s *Server) serveConn(c net.Conn) {
 
 // work handles queued requests in order and writes their responses,
 // flushing whenever no further request is waiting.
-func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn, info *ConnInfo, queue <-chan request) {
+func (s *Server) work(ctx context.Context, cancel context.CancelFunc, c net.Conn, under flusher, info *ConnInfo, queue <-chan request) {
 	w := newResponseWriter(c, &s.responseBufs, s.log)
+	w.under = under
 	defer w.close()
 	failed := false
 	fail := func() {

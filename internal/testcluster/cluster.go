@@ -36,6 +36,9 @@ type Options struct {
 	// over DefaultSettings (a key set here wins; an empty value drops the
 	// default).
 	Set map[string]string
+	// SSLListener gives every node a second Kafka listener, SSL, next to
+	// PLAINTEXT; Set must then hold its ssl.* files (see SSLAddr).
+	SSLListener bool
 	// LogLevel of the brokers ("debug", "info", ...); "" means info.
 	LogLevel string
 	// ReadyTimeout bounds how long a starting process may take to serve
@@ -126,6 +129,7 @@ func prepare(t testing.TB, opts Options, bin string) *Cluster {
 		c.nodes = append(c.nodes, &node{
 			id:          id,
 			kafkaAddr:   freeAddr(t),
+			sslAddr:     sslAddr(t, opts.SSLListener),
 			httpAddr:    freeAddr(t),
 			clusterAddr: freeAddr(t),
 			dataDir:     fmt.Sprintf("%s/node-%d", dataRoot, id),
@@ -169,7 +173,7 @@ func (c *Cluster) args(n *node) []string {
 	args := []string{"serve",
 		"--node-id", strconv.Itoa(n.id),
 		"--data-dir", n.dataDir,
-		"--kafka-addr", n.kafkaAddr,
+		"--kafka-addr", n.listeners(),
 		"--http-addr", n.httpAddr,
 		"--controller-addr", n.clusterAddr,
 		"--voters", strings.Join(voters, ","),
@@ -239,6 +243,26 @@ func (c *Cluster) node(id int) *node {
 
 // KafkaAddr is node id's Kafka listener.
 func (c *Cluster) KafkaAddr(id int) string { return c.node(id).kafkaAddr }
+
+// SSLAddr is node id's SSL listener ("" without Options.SSLListener).
+func (c *Cluster) SSLAddr(id int) string { return c.node(id).sslAddr }
+
+// sslAddr is a free address for an SSL listener, if wanted.
+func sslAddr(t testing.TB, want bool) string {
+	if !want {
+		return ""
+	}
+	return freeAddr(t)
+}
+
+// listeners is the node's --kafka-addr: its plaintext address, or both
+// listeners by name when it has an SSL one.
+func (n *node) listeners() string {
+	if n.sslAddr == "" {
+		return n.kafkaAddr
+	}
+	return "PLAINTEXT://" + n.kafkaAddr + ",SSL://" + n.sslAddr
+}
 
 // ClusterAddr is node id's real cluster (Raft/controller/replication) port.
 func (c *Cluster) ClusterAddr(id int) string { return c.node(id).clusterAddr }

@@ -19,6 +19,7 @@ import (
 type node struct {
 	id                               int
 	kafkaAddr, httpAddr, clusterAddr string
+	sslAddr                          string // "" without Options.SSLListener
 	dataDir, logPath                 string
 	args                             []string
 
