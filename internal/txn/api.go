@@ -44,7 +44,9 @@ func (s *shard) check(id string, producerID int64, epoch int16) (*meta, error) {
 // its ongoing transaction, if any, is aborted first (markers written)
 // before this returns. producerID and epoch are the caller's current ones
 // (KIP-360) or -1: a producer recovering with stale ones is fenced.
-func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout time.Duration, producerID int64, epoch int16) (int64, int16, error) {
+// allocate hands out a fresh producer id (the broker's allocator, shared
+// with idempotent producers).
+func (c *Coordinator) InitProducerID(ctx context.Context, allocate func(context.Context) (int64, error), id string, timeout time.Duration, producerID int64, epoch int16) (int64, int16, error) {
 	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
 		return -1, -1, fmt.Errorf("%w: %v, want at most transaction.max.timeout.ms (%v)", ErrInvalidTimeout, timeout, c.cfg.MaxTimeout)
 	}
@@ -63,7 +65,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 			return -1, -1, ErrTooManyIDs
 		}
 		c.capWarned.Store(false)
-		pid, err := c.cfg.AllocateProducerID(ctx)
+		pid, err := allocate(ctx)
 		if err != nil {
 			return -1, -1, fmt.Errorf("%w: %w", ErrCoordinatorNotAvailable, err)
 		}
@@ -100,7 +102,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 	next.timeout, next.state, next.started = timeout, kmsg.TransactionStateEmpty, time.Time{}
 	next.partitions = map[TopicPartition]struct{}{}
 	if m.epoch >= maxProducerEpoch {
-		pid, err := c.cfg.AllocateProducerID(ctx)
+		pid, err := allocate(ctx)
 		if err != nil {
 			return -1, -1, fmt.Errorf("%w: %w", ErrCoordinatorNotAvailable, err)
 		}

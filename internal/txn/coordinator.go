@@ -38,7 +38,6 @@
 package txn
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,13 +113,11 @@ type Config struct {
 	// for (and failed completions retried).
 	AbortCheckInterval time.Duration
 	// MaxIDs bounds the transactional ids held (transaction.coordinator.max.ids).
-	MaxIDs int
-	// AllocateProducerID hands out a fresh producer id.
-	AllocateProducerID func(ctx context.Context) (int64, error)
-	Markers            Markers
-	Now                func() time.Time
-	Logger             *slog.Logger
-	Decoder            *record.Decoder
+	MaxIDs  int
+	Markers Markers
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Decoder *record.Decoder
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -133,8 +130,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.NumPartitions < 1, c.ReplicationFactor < 1, c.MaxTimeout <= 0, c.AbortCheckInterval <= 0, c.MaxIDs < 1:
 		return errors.New("txn: partitions, replication factor, max timeout, abort check interval and max ids must be positive")
-	case c.AllocateProducerID == nil, c.Markers == nil:
-		return errors.New("txn: AllocateProducerID and Markers are required")
+	case c.Markers == nil:
+		return errors.New("txn: Markers is required")
 	}
 	return nil
 }
