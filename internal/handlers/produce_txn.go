@@ -25,7 +25,7 @@ type produceJob struct {
 // msgRemoteCoordinator explains UNSUPPORTED_VERSION for a transactional
 // produce whose coordinator is another broker: verifying a produce
 // against a remote coordinator is not built yet.
-const msgRemoteCoordinator = "transactions whose coordinator is on another broker are not supported yet"
+const msgRemoteCoordinator = "the transaction coordinator of this transactional id is not on this broker (transactions across brokers are not supported yet)"
 
 // checkTransactional asks the transaction coordinator whether each job's
 // partition belongs to the ongoing transaction of id's producer (taken
