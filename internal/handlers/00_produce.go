@@ -11,6 +11,10 @@ package handlers
 // closed so the producer refreshes its metadata, as Kafka does. acks=-1
 // waits, up to the request timeout, until every in-sync replica has the
 // data (see partition.Produce for the errors that can end the wait).
+//
+// With a transactional id, only partitions the transaction coordinator has
+// in the producer's ongoing transaction are written, with
+// ProduceTransactional (see checkTransactional in produce_txn.go).
 
 import (
 	"context"

@@ -103,7 +103,9 @@ func (f *fakeMarkers) take() []marker {
 	defer f.mu.Unlock()
 	out := f.written
 	f.written = nil
-	slices.SortFunc(out, func(a, b marker) int { return strings.Compare(a.tp.Topic, b.tp.Topic)*10 + int(a.tp.Partition-b.tp.Partition) })
+	slices.SortFunc(out, func(a, b marker) int {
+		return strings.Compare(a.tp.Topic, b.tp.Topic)*10 + int(a.tp.Partition-b.tp.Partition)
+	})
 	return out
 }
 
