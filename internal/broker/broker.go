@@ -200,7 +200,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	tcfg.MaxTimeout = config.Duration(int64(cfg.TransactionMaxTimeoutMs), time.Millisecond)
 	tcfg.AbortCheckInterval = config.Duration(int64(cfg.TransactionAbortTimedOutCheckIntervalMs), time.Millisecond)
 	tcfg.MaxIDs = int(cfg.TransactionCoordinatorMaxIDs)
-	tcfg.Markers = txn.LocalMarkers{Parts: b.parts}
+	tcfg.Markers = txn.LocalMarkers{Parts: b.parts, Image: b.ctrl.Image}
 	if b.txns, err = txn.New(tcfg); err != nil {
 		return nil, fmt.Errorf("transaction coordinator: %w", err)
 	}

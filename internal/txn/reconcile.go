@@ -87,10 +87,19 @@ func (l partitionLog) EndOffset() int64   { return l.p.LogEndOffset() }
 // (sending WriteTxnMarkers to the leader is the cluster step still to do).
 type LocalMarkers struct {
 	Parts *partition.Manager
+	// Image is the current metadata: a partition it no longer has (the
+	// topic was deleted) has no transaction left to end, and counts as
+	// written, so its transaction can complete.
+	Image func() *controller.Image
 }
 
 // WriteMarker implements Markers.
 func (m LocalMarkers) WriteMarker(tp TopicPartition, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
+	if m.Image != nil {
+		if t := m.Image().Topic(tp.Topic); t == nil || int(tp.Partition) >= len(t.Partitions) {
+			return nil
+		}
+	}
 	p := m.Parts.Get(tp.Topic, tp.Partition)
 	if p == nil {
 		return fmt.Errorf("%w: no local replica of %s/%d", partition.ErrNotLeader, tp.Topic, tp.Partition)
