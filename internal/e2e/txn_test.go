@@ -214,3 +214,43 @@ func TestTransactionTimeoutAborts(t *testing.T) {
 		t.Errorf("committing a transaction the coordinator aborted succeeded")
 	}
 }
+
+// TestTransactionSurvivesRestart: a transaction left open when the broker
+// stops is in __transaction_state after the restart: a new producer with
+// the same transactional id gets it aborted (markers written by the
+// reloaded coordinator) and commits its own.
+func TestTransactionSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := t.TempDir()
+	cfg := withConfig(func(c *config.Broker) { c.TransactionStateLogNumPartitions = 3 })
+	b1 := startBroker(t, withDataDir(dir), cfg)
+	topic := topicName(t, "t")
+	createTopic(t, ctx, newAdmin(t, b1.KafkaAddr()), topic, 1, nil)
+	first, err := kgo.NewClient(kgo.SeedBrokers(b1.KafkaAddr()), kgo.TransactionalID("restart"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	beginTxn(t, first)
+	produceSync(t, ctx, first, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("open")})
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	b2 := startBroker(t, withDataDir(dir), cfg)
+	second := txnProducer(t, b2.KafkaAddr(), "restart")
+	beginTxn(t, second)
+	produceSync(t, ctx, second, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("after")})
+	endTxn(t, ctx, second, kgo.TryCommit)
+
+	want := map[tp][]string{{topic, 0}: {"after"}}
+	if got := readWithSentinels(t, ctx, b2.KafkaAddr(), []string{topic}, 1, kgo.ReadCommitted()); !equalValues(got, want) {
+		t.Errorf("read_committed saw %v, want %v", got, want)
+	}
+	want = map[tp][]string{{topic, 0}: {"open", "after"}}
+	if got := readWithSentinels(t, ctx, b2.KafkaAddr(), []string{topic}, 1, kgo.ReadUncommitted()); !equalValues(got, want) {
+		t.Errorf("read_uncommitted saw %v, want %v", got, want)
+	}
+}
