@@ -29,6 +29,7 @@ import (
 	"github.com/spool-mq/spool/internal/replication"
 	"github.com/spool-mq/spool/internal/server"
 	"github.com/spool-mq/spool/internal/storage"
+	"github.com/spool-mq/spool/internal/txn"
 	"github.com/spool-mq/spool/internal/vfs"
 )
 
@@ -47,6 +48,7 @@ type Broker struct {
 	store  *storage.Manager
 	parts  *partition.Manager
 	groups *group.Coordinator
+	txns   *txn.Coordinator
 	repl   *replication.Manager
 	// kafka are the Kafka listeners, in the order of listeners.
 	kafka []*kafkaListener
@@ -184,6 +186,20 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	if b.groups, err = group.New(gcfg); err != nil {
 		return nil, fmt.Errorf("group coordinator: %w", err)
 	}
+	tcfg := txn.DefaultConfig()
+	tcfg.NodeID = cfg.NodeID
+	tcfg.Logger = logger.With("component", "txn")
+	tcfg.Decoder = dec
+	tcfg.NumPartitions = cfg.TransactionStateLogNumPartitions
+	tcfg.ReplicationFactor = cfg.TransactionStateLogReplicationFactor
+	tcfg.ClusterSize = len(voters)
+	tcfg.MaxTimeout = config.Duration(int64(cfg.TransactionMaxTimeoutMs), time.Millisecond)
+	tcfg.AbortCheckInterval = config.Duration(int64(cfg.TransactionAbortTimedOutCheckIntervalMs), time.Millisecond)
+	tcfg.MaxIDs = int(cfg.TransactionCoordinatorMaxIDs)
+	tcfg.Markers = txn.LocalMarkers{Parts: b.parts, Image: b.ctrl.Image}
+	if b.txns, err = txn.New(tcfg); err != nil {
+		return nil, fmt.Errorf("transaction coordinator: %w", err)
+	}
 	b.repl = replication.NewManager(replication.Config{
 		NodeID: cfg.NodeID, Dialer: replicationDialer{b.ctrl}, Partitions: b.parts,
 		Logger:            logger.With("component", "replication"),
@@ -195,7 +211,7 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	b.syncReplicas()
 
 	h := handlers.New(handlers.Deps{
-		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store, Groups: b.groups,
+		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store, Groups: b.groups, Txn: b.txns,
 		Decoder: dec, Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
 	})
 	// Each listener has its own request budget, so clients cannot starve
@@ -283,6 +299,10 @@ func (b *Broker) Close() error {
 		if b.groups != nil {
 			// Before storage: the coordinator writes through partitions.
 			errs = append(errs, b.groups.Close())
+		}
+		if b.txns != nil {
+			// Likewise, and it writes markers.
+			errs = append(errs, b.txns.Close())
 		}
 		if b.store != nil {
 			errs = append(errs, b.store.Close())

@@ -69,6 +69,9 @@ func (b *Broker) syncReplicas() {
 	if b.groups != nil {
 		b.groups.Reconcile(img, b.parts)
 	}
+	if b.txns != nil {
+		b.txns.Reconcile(img, b.parts)
+	}
 }
 
 func (b *Broker) ensureReplica(tp storage.TopicPartition, topicID [16]byte, meta controller.Partition, cfg config.TopicConfig) {

@@ -185,6 +185,27 @@ type Broker struct {
 	// value, so set it alike on every broker.
 	ClusterMaxPartitions int32
 
+	// TransactionStateLogNumPartitions (transaction.state.log.num.partitions)
+	// is the partition count __transaction_state is created with; read
+	// only at creation, since changing it would move transactional ids.
+	TransactionStateLogNumPartitions int32
+	// TransactionStateLogReplicationFactor
+	// (transaction.state.log.replication.factor) is its replication
+	// factor, capped at the live brokers.
+	TransactionStateLogReplicationFactor int16
+	// TransactionMaxTimeoutMs (transaction.max.timeout.ms) bounds the
+	// transaction timeout a producer may ask for in InitProducerId.
+	TransactionMaxTimeoutMs int32
+	// TransactionAbortTimedOutCheckIntervalMs
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms) is how
+	// often the coordinator looks for transactions past their timeout.
+	TransactionAbortTimedOutCheckIntervalMs int32
+	// TransactionCoordinatorMaxIDs (transaction.coordinator.max.ids,
+	// Spool's own) is the most transactional ids this broker's
+	// transaction coordinator holds; an InitProducerId that would add one
+	// more gets COORDINATOR_NOT_AVAILABLE. Ids are client text.
+	TransactionCoordinatorMaxIDs int32
+
 	// GroupCoordinatorMaxGroups (group.coordinator.max.groups, Spool's
 	// own) is the most consumer groups this broker's coordinator holds at
 	// once, over all the __consumer_offsets partitions it leads. A
@@ -263,8 +284,14 @@ func Default() Broker {
 		OffsetsRetentionCheckIntervalMs: 600000,
 		OffsetMetadataMaxBytes:          4096,
 		GroupCoordinatorMaxGroups:       100000,
-		GroupCoordinatorMaxMembers:      200000,
-		ClusterMaxPartitions:            200000,
+
+		TransactionStateLogNumPartitions:        50,
+		TransactionStateLogReplicationFactor:    3,
+		TransactionMaxTimeoutMs:                 900000,
+		TransactionAbortTimedOutCheckIntervalMs: 10000,
+		TransactionCoordinatorMaxIDs:            100000,
+		GroupCoordinatorMaxMembers:              200000,
+		ClusterMaxPartitions:                    200000,
 
 		ProducerIDExpirationMs:              86400000,
 		ProducerIDExpirationCheckIntervalMs: 600000,
@@ -389,6 +416,16 @@ var brokerKeys = func() []brokerKey {
 			func(b *Broker) *int32 { return &b.ClusterMaxPartitions }, 1),
 		int32Key("group.coordinator.max.members", "Most members (and not yet used MEMBER_ID_REQUIRED ids) over all this broker's groups; a JoinGroup adding one more gets COORDINATOR_NOT_AVAILABLE.",
 			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxMembers }, 1),
+		int32Key("transaction.state.log.num.partitions", "Partitions of __transaction_state when it is created (later changes are ignored).",
+			func(b *Broker) *int32 { return &b.TransactionStateLogNumPartitions }, 1),
+		int16Key("transaction.state.log.replication.factor", "Replication factor of __transaction_state when it is created (capped at the live brokers).",
+			func(b *Broker) *int16 { return &b.TransactionStateLogReplicationFactor }, 1),
+		int32Key("transaction.max.timeout.ms", "Longest transaction timeout a producer may ask for; more gets INVALID_TRANSACTION_TIMEOUT.",
+			func(b *Broker) *int32 { return &b.TransactionMaxTimeoutMs }, 1),
+		int32Key("transaction.abort.timed.out.transaction.cleanup.interval.ms", "How often transactions past their timeout are looked for and aborted.",
+			func(b *Broker) *int32 { return &b.TransactionAbortTimedOutCheckIntervalMs }, 1),
+		int32Key("transaction.coordinator.max.ids", "Most transactional ids this broker's transaction coordinator holds; an InitProducerId adding one more gets COORDINATOR_NOT_AVAILABLE.",
+			func(b *Broker) *int32 { return &b.TransactionCoordinatorMaxIDs }, 1),
 		int32Key("group.coordinator.max.groups", "Most consumer groups this broker's coordinator holds; a request creating one more gets COORDINATOR_NOT_AVAILABLE.",
 			func(b *Broker) *int32 { return &b.GroupCoordinatorMaxGroups }, 1),
 		int64Key("producer.id.expiration.ms", "A producer id with no append to a partition for this long is forgotten there.",

@@ -11,6 +11,10 @@ package handlers
 // closed so the producer refreshes its metadata, as Kafka does. acks=-1
 // waits, up to the request timeout, until every in-sync replica has the
 // data (see partition.Produce for the errors that can end the wait).
+//
+// With a transactional id, only partitions the transaction coordinator has
+// in the producer's ongoing transaction are written, with
+// ProduceTransactional (see checkTransactional in produce_txn.go).
 
 import (
 	"context"
@@ -31,12 +35,7 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 	acks := req.Acks
 	img := h.image()
 
-	type job struct {
-		p    *partition.Partition
-		data []byte
-		out  *kmsg.ProduceResponseTopicPartition
-	}
-	var jobs []job
+	var jobs []*produceJob
 	for _, rt := range req.Topics {
 		t := kmsg.NewProduceResponseTopic()
 		t.Topic = rt.Topic
@@ -54,10 +53,6 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 			switch {
 			case acks != 0 && acks != 1 && acks != -1:
 				code = kerr.InvalidRequiredAcks.Code
-			case req.TransactionID != nil:
-				// A broker without transactions: not an authorization
-				// failure, which would send the client to its ACLs.
-				code = kerr.UnsupportedVersion.Code
 			case topic == nil || rp.Partition < 0 || int(rp.Partition) >= len(topic.Partitions):
 				code = kerr.UnknownTopicOrPartition.Code
 			case topic.Internal && rc.hdr.ClientID != adminClientID:
@@ -67,9 +62,6 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 			}
 			if code != 0 {
 				out.ErrorCode, failed = code, true
-				if code == kerr.UnsupportedVersion.Code && req.Version >= 8 {
-					out.ErrorMessage = kmsg.StringPtr(msgTransactionsUnsupported)
-				}
 				continue
 			}
 			p, code := h.localLeader(topic.Name, rp.Partition)
@@ -77,13 +69,29 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 				out.ErrorCode, failed = code, true
 				continue
 			}
-			jobs = append(jobs, job{p: p, data: rp.Records, out: out})
+			jobs = append(jobs, &produceJob{p: p, data: rp.Records, out: out})
+		}
+	}
+	if req.TransactionID != nil && len(jobs) > 0 {
+		var release func()
+		var txnFailed bool
+		jobs, release, txnFailed = h.checkTransactional(*req.TransactionID, req.Version, jobs)
+		failed = failed || txnFailed
+		if release != nil {
+			defer release()
+		}
+		for _, j := range jobs {
+			j.transactional = true
 		}
 	}
 
 	timeout := capMillis(req.TimeoutMillis, h.Config.ProduceTimeoutMaxMs)
-	run := func(j job) {
-		res, err := j.p.Produce(j.data, acks, timeout)
+	run := func(j *produceJob) {
+		produce := j.p.Produce
+		if j.transactional {
+			produce = j.p.ProduceTransactional
+		}
+		res, err := produce(j.data, acks, timeout)
 		h.answerProduce(j.p, j.out, req.Version, res, err)
 	}
 	// Partitions are written in parallel so their fsyncs overlap. A panic
@@ -124,10 +132,6 @@ func handleProduce(h *Handlers, ctx context.Context, rc *reqContext, req *kmsg.P
 	}
 	return resp
 }
-
-// msgTransactionsUnsupported explains UNSUPPORTED_VERSION for a
-// transactional produce.
-const msgTransactionsUnsupported = "transactions are not supported by this broker yet"
 
 // answerProduce fills one partition's answer from its Produce result.
 func (h *Handlers) answerProduce(p *partition.Partition, out *kmsg.ProduceResponseTopicPartition, version int16, res partition.ProduceResult, err error) {

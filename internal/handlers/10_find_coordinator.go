@@ -9,11 +9,10 @@ package handlers
 // produce or serve.
 //
 // A group's coordinator is the leader of the __consumer_offsets partition
-// the group id hashes to. The first lookup creates that topic, as Kafka
-// does, but waits for it, so the client gets an answer instead of a retry.
-// Transaction coordinators do not exist yet: UNSUPPORTED_VERSION, which
-// clients treat as final, where COORDINATOR_NOT_AVAILABLE would make a
-// transactional producer retry for its whole timeout.
+// the group id hashes to; a transactional id's is the leader of its
+// __transaction_state partition (same hash). The first lookup creates the
+// topic, as Kafka does, but waits for it, so the client gets an answer
+// instead of a retry.
 
 import (
 	"context"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/group"
+	"github.com/spool-mq/spool/internal/txn"
 )
 
 // Coordinator key types.
@@ -60,50 +60,63 @@ func handleFindCoordinator(h *Handlers, ctx context.Context, _ *reqContext, req 
 	return resp
 }
 
-// findCoordinator returns the broker coordinating key.
+// findCoordinator returns the broker coordinating key: the leader of the
+// partition of __consumer_offsets (groups) or __transaction_state
+// (transactional ids) the key hashes to. Both hash the same way.
 func (h *Handlers) findCoordinator(ctx context.Context, keyType int8, key string) (controller.Broker, error) {
+	var (
+		topic string
+		spec  func(*controller.Image) controller.TopicSpec
+	)
 	switch keyType {
 	case coordinatorGroup:
+		if h.Groups == nil {
+			return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "this broker runs no group coordinator")
+		}
+		topic, spec = group.TopicName, h.Groups.TopicSpec
 	case coordinatorTransaction:
-		return controller.Broker{}, newRequestError(kerr.UnsupportedVersion, "transactions are not supported by this broker yet")
+		if h.Txn == nil {
+			return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "this broker runs no transaction coordinator")
+		}
+		if key == "" || len(key) > txn.MaxTransactionalIDLen {
+			return controller.Broker{}, newRequestError(kerr.InvalidRequest, "transactional id must be 1 to %d bytes", txn.MaxTransactionalIDLen)
+		}
+		topic, spec = txn.TopicName, h.Txn.TopicSpec
 	default:
 		return controller.Broker{}, newRequestError(kerr.InvalidRequest, "unsupported coordinator key type %d", keyType)
 	}
-	if h.Groups == nil {
-		return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "this broker runs no group coordinator")
-	}
 	img := h.image()
-	t := img.Topic(group.TopicName)
+	t := img.Topic(topic)
 	if t == nil {
-		if err := h.createOffsetsTopic(ctx, img); err != nil {
+		if err := h.createCoordinatorTopic(ctx, spec(img)); err != nil {
 			return controller.Broker{}, err
 		}
 		img = h.image()
-		if t = img.Topic(group.TopicName); t == nil {
-			return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "%s is being created", group.TopicName)
+		if t = img.Topic(topic); t == nil {
+			return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "%s is being created", topic)
 		}
 	}
 	p := t.Partitions[group.PartitionFor(key, len(t.Partitions))]
 	b, ok := img.Brokers[p.Leader]
 	if !ok || b.Fenced {
-		return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "partition %d of %s has no live leader", p.Index, group.TopicName)
+		return controller.Broker{}, newRequestError(kerr.CoordinatorNotAvailable, "partition %d of %s has no live leader", p.Index, topic)
 	}
 	return b, nil
 }
 
-// createOffsetsTopic creates __consumer_offsets and opens this broker's
+// createCoordinatorTopic creates a coordinator's internal topic
+// (__consumer_offsets, __transaction_state) and opens this broker's
 // replicas of it (which also hands the led partitions to the coordinator).
-func (h *Handlers) createOffsetsTopic(ctx context.Context, img *controller.Image) error {
-	spec := h.Groups.TopicSpec(img)
+func (h *Handlers) createCoordinatorTopic(ctx context.Context, spec controller.TopicSpec) error {
 	err := h.Controller.CreateTopics(ctx, []controller.TopicSpec{spec}, false)[0]
 	switch {
 	case err == nil:
-		h.Logger.Info("created the group coordinator topic", "topic", spec.Name, "partitions", spec.NumPartitions,
+		h.Logger.Info("created a coordinator topic", "topic", spec.Name, "partitions", spec.NumPartitions,
 			"replication_factor", spec.ReplicationFactor)
 	case errors.Is(err, controller.ErrTopicExists):
 		// Another request created it first.
 	default:
-		h.Logger.Warn("creating the group coordinator topic failed", "topic", spec.Name, "err", err)
+		h.Logger.Warn("creating a coordinator topic failed", "topic", spec.Name, "err", err)
 		return newRequestError(kerr.CoordinatorNotAvailable, "could not create %s (see the broker log)", spec.Name)
 	}
 	if h.SyncReplicas != nil {

@@ -8,13 +8,14 @@ package handlers
 // PRODUCER_FENCED and v5 TRANSACTION_ABORTABLE (KIP-890), both errors of
 // transactional producers only.
 //
-// Only idempotent (non-transactional) producers are served: a
-// transactional id is refused with UNSUPPORTED_VERSION, Kafka's answer for
-// a feature the broker lacks (clients treat it as fatal for the
-// transactional producer), until the transaction coordinator exists. It is
-// not an authorization error, which would send operators to their ACLs. Producer ids come from blocks the
-// controller hands out, so ids are unique across brokers and restarts; a
-// broker only asks for a new block when its current one is used up.
+// With a transactional id the request goes to the transaction coordinator
+// (internal/txn), which must be this broker (NOT_COORDINATOR otherwise):
+// a new id gets a fresh producer id, an existing one a bumped epoch that
+// fences its previous producer, whose open transaction is aborted before
+// the answer. Without one, an idempotent producer gets a fresh id (or a
+// bumped epoch, KIP-360). Producer ids come from blocks the controller
+// hands out, so ids are unique across brokers and restarts; a broker only
+// asks for a new block when its current one is used up.
 
 import (
 	"context"
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -71,13 +73,14 @@ func handleInitProducerID(h *Handlers, ctx context.Context, _ *reqContext, req *
 	case req.TransactionalID != nil && *req.TransactionalID == "":
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
-	case req.TransactionalID != nil:
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		return resp
 	case (req.ProducerID < 0) != (req.ProducerEpoch < 0):
 		// KIP-360: either both the current id and epoch or neither.
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
+	}
+
+	if req.TransactionalID != nil {
+		return h.initTransactionalProducer(ctx, req, resp)
 	}
 
 	// A producer that already has an id asks for its epoch to be bumped
@@ -102,4 +105,33 @@ func handleInitProducerID(h *Handlers, ctx context.Context, _ *reqContext, req *
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp
+}
+
+// initTransactionalProducer serves InitProducerId with a transactional id.
+func (h *Handlers) initTransactionalProducer(ctx context.Context, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) *kmsg.InitProducerIDResponse {
+	if h.Txn == nil {
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	}
+	allocate := func(ctx context.Context) (int64, error) { return h.producerIDs.nextID(ctx, h.Controller) }
+	timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
+	id, epoch, err := h.Txn.InitProducerID(ctx, allocate, *req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch)
+	if err != nil {
+		resp.ErrorCode = fencedCode(errorCode(err), req.Version >= 4)
+		if resp.ErrorCode == kerr.UnknownServerError.Code || resp.ErrorCode == kerr.CoordinatorNotAvailable.Code {
+			h.Logger.Warn("transactional InitProducerId failed", "transactional_id", *req.TransactionalID, "err", err)
+		}
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, epoch
+	return resp
+}
+
+// fencedCode downgrades PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for
+// request versions that predate it (KIP-588).
+func fencedCode(code int16, fencedAllowed bool) int16 {
+	if code == kerr.ProducerFenced.Code && !fencedAllowed {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
 }

@@ -45,6 +45,8 @@ func implementedAPIs() []api {
 		{key: 21, minVersion: 0, maxVersion: 2, serve: handler(handleDeleteRecords)},
 		{key: 22, minVersion: 0, maxVersion: 5, serve: handler(handleInitProducerID)},
 		{key: 23, minVersion: 0, maxVersion: 4, serve: handler(handleOffsetForLeaderEpoch)},
+		{key: 24, minVersion: 0, maxVersion: 3, serve: handler(handleAddPartitionsToTxn)},
+		{key: 26, minVersion: 0, maxVersion: 3, serve: handler(handleEndTxn)},
 		{key: 32, minVersion: 0, maxVersion: 4, serve: handler(handleDescribeConfigs)},
 		{key: 33, minVersion: 0, maxVersion: 2, serve: handler(handleAlterConfigs)},
 		{key: 35, minVersion: 0, maxVersion: 5, serve: handler(handleDescribeLogDirs)},

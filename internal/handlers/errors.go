@@ -12,6 +12,7 @@ import (
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage"
+	"github.com/spool-mq/spool/internal/txn"
 )
 
 // errorTable maps Spool's named errors to Kafka error codes. The first match
@@ -39,6 +40,18 @@ var errorTable = []struct {
 	{group.ErrNonEmptyGroup, kerr.NonEmptyGroup},
 	{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
 	{group.ErrMetadataTooLarge, kerr.OffsetMetadataTooLarge},
+	{txn.ErrNotCoordinator, kerr.NotCoordinator},
+	{txn.ErrCoordinatorLoading, kerr.CoordinatorLoadInProgress},
+	{txn.ErrTooManyIDs, kerr.CoordinatorNotAvailable},
+	{txn.ErrInvalidTransactionalID, kerr.InvalidRequest},
+	{txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout},
+	{txn.ErrInvalidProducerIDMapping, kerr.InvalidProducerIDMapping},
+	{txn.ErrProducerFenced, kerr.ProducerFenced},
+	{txn.ErrInvalidTxnState, kerr.InvalidTxnState},
+	// Before the write failure: a completion that failed writing wraps
+	// its cause, and the client must retry the end, not look up again.
+	{txn.ErrConcurrentTransactions, kerr.ConcurrentTransactions},
+	{txn.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
 	{storage.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{storage.ErrDiskFull, kerr.KafkaStorageError},
 	{storage.ErrLogFailed, kerr.KafkaStorageError},

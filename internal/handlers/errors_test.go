@@ -16,6 +16,7 @@ import (
 	"github.com/spool-mq/spool/internal/partition"
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/storage"
+	"github.com/spool-mq/spool/internal/txn"
 )
 
 // wantCodes is the Kafka error every exported error of the packages whose
@@ -87,6 +88,19 @@ var wantCodes = map[string]struct {
 	"group.ErrSubscribedToTopic":     {group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
 	"group.ErrMetadataTooLarge":      {group.ErrMetadataTooLarge, kerr.OffsetMetadataTooLarge},
 	"group.ErrRecordTooLarge":        {group.ErrRecordTooLarge, kerr.InvalidCommitOffsetSize},
+
+	"txn.ErrNotCoordinator":          {txn.ErrNotCoordinator, kerr.NotCoordinator},
+	"txn.ErrCoordinatorLoading":      {txn.ErrCoordinatorLoading, kerr.CoordinatorLoadInProgress},
+	"txn.ErrCoordinatorNotAvailable": {txn.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
+	// A limit that lifts as ids are freed: retriable.
+	"txn.ErrTooManyIDs":               {txn.ErrTooManyIDs, kerr.CoordinatorNotAvailable},
+	"txn.ErrInvalidTransactionalID":   {txn.ErrInvalidTransactionalID, kerr.InvalidRequest},
+	"txn.ErrInvalidTimeout":           {txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout},
+	"txn.ErrInvalidProducerIDMapping": {txn.ErrInvalidProducerIDMapping, kerr.InvalidProducerIDMapping},
+	// Handlers downgrade it to INVALID_PRODUCER_EPOCH for old versions.
+	"txn.ErrProducerFenced":         {txn.ErrProducerFenced, kerr.ProducerFenced},
+	"txn.ErrInvalidTxnState":        {txn.ErrInvalidTxnState, kerr.InvalidTxnState},
+	"txn.ErrConcurrentTransactions": {txn.ErrConcurrentTransactions, kerr.ConcurrentTransactions},
 }
 
 // exportedErrors lists the exported package-level Err* variables declared
@@ -130,7 +144,7 @@ func exportedErrors(t *testing.T, dir string) []string {
 // bare and wrapped the way callers wrap (fmt.Errorf with %w).
 func TestEveryExportedErrorMapped(t *testing.T) {
 	seen := 0
-	for _, dir := range []string{"../storage", "../partition", "../record", "../group"} {
+	for _, dir := range []string{"../storage", "../partition", "../record", "../group", "../txn"} {
 		names := exportedErrors(t, dir)
 		if len(names) == 0 {
 			t.Fatalf("%s: found no exported errors; is the path right?", dir)

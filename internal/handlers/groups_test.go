@@ -34,8 +34,9 @@ func TestFindCoordinatorVersions(t *testing.T) {
 		t.Fatalf("cleanup.policy of __consumer_offsets = %+v", cfgs.Resources[0])
 	}
 
-	// v4+: batched keys; transactional ids have no coordinator yet;
-	// unknown key types are invalid.
+	// v4+: batched keys; transactional ids are coordinated by the
+	// leader of their __transaction_state partition; unknown key types
+	// are invalid.
 	req := kmsg.NewPtrFindCoordinatorRequest()
 	req.Version, req.CoordinatorKeys = 6, []string{"a", "b"}
 	resp := tb.send(nil, req).(*kmsg.FindCoordinatorResponse)
@@ -44,7 +45,9 @@ func TestFindCoordinatorVersions(t *testing.T) {
 	}
 	req.CoordinatorType = 1
 	resp = tb.send(nil, req).(*kmsg.FindCoordinatorResponse)
-	wantCode(t, "transaction coordinator", resp.Coordinators[0].ErrorCode, kerr.UnsupportedVersion)
+	if c := resp.Coordinators[0]; c.ErrorCode != 0 || c.NodeID != nodeID {
+		t.Fatalf("transaction coordinator = %+v", c)
+	}
 	req.CoordinatorType = 7
 	resp = tb.send(nil, req).(*kmsg.FindCoordinatorResponse)
 	wantCode(t, "unknown key type", resp.Coordinators[0].ErrorCode, kerr.InvalidRequest)

@@ -21,6 +21,7 @@ import (
 	"github.com/spool-mq/spool/internal/record"
 	"github.com/spool-mq/spool/internal/server"
 	"github.com/spool-mq/spool/internal/storage"
+	"github.com/spool-mq/spool/internal/txn"
 )
 
 // Deps is what the handlers need from the rest of the broker.
@@ -39,6 +40,9 @@ type Deps struct {
 	// Groups is the consumer group coordinator; nil makes the group APIs
 	// answer COORDINATOR_NOT_AVAILABLE.
 	Groups *group.Coordinator
+	// Txn is the transaction coordinator; nil makes the transactional
+	// APIs answer COORDINATOR_NOT_AVAILABLE.
+	Txn *txn.Coordinator
 }
 
 // Handlers serves every implemented Kafka API. It implements server.Handler.

@@ -4,11 +4,14 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/spool-mq/spool/internal/config"
 )
 
 func TestDeleteRecords(t *testing.T) {
@@ -221,7 +224,9 @@ func TestInitProducerID(t *testing.T) {
 		seen[r.ProducerID] = true
 	}
 
-	wantCode(t, "transactional", init(5, ptr("tx"), -1, -1).ErrorCode, kerr.UnsupportedVersion)
+	// A transactional id needs a transaction timeout (checked first, as
+	// in Kafka); see TestInitProducerIDTransactional.
+	wantCode(t, "transactional without a timeout", init(5, ptr("tx"), -1, -1).ErrorCode, kerr.InvalidTransactionTimeout)
 	wantCode(t, "empty transactional id", init(5, ptr(""), -1, -1).ErrorCode, kerr.InvalidRequest)
 	wantCode(t, "id without epoch", init(5, nil, first.ProducerID, -1).ErrorCode, kerr.InvalidRequest)
 
@@ -229,6 +234,45 @@ func TestInitProducerID(t *testing.T) {
 	tb.createTopic("t", 1, nil)
 	if off := tb.produce("t", 0, 3, []byte("v")); off != 2 {
 		t.Errorf("idempotent produce ended at offset %d, want 2", off)
+	}
+}
+
+// TestInitProducerIDTransactional: a transactional id gets a producer id
+// at epoch 0, then bumped epochs (fencing); the timeout is bounded by
+// transaction.max.timeout.ms; a producer recovering with a stale epoch is
+// fenced with the code its version knows.
+func TestInitProducerIDTransactional(t *testing.T) {
+	tb := startBroker(t, func(c *config.Broker) { c.TransactionStateLogNumPartitions = 3 })
+	find := kmsg.NewPtrFindCoordinatorRequest()
+	find.CoordinatorType, find.CoordinatorKeys = 1, []string{"tx"}
+	if r := tb.send(nil, find).(*kmsg.FindCoordinatorResponse); len(r.Coordinators) != 1 || r.Coordinators[0].ErrorCode != 0 || r.Coordinators[0].NodeID != nodeID {
+		t.Fatalf("FindCoordinator(txn) = %+v", r)
+	}
+	init := func(version int16, timeoutMs int32, id int64, epoch int16) *kmsg.InitProducerIDResponse {
+		t.Helper()
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = ptr("tx"), timeoutMs, id, epoch
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			r := tb.send(tb.pinned(req.Key(), version), req).(*kmsg.InitProducerIDResponse)
+			if r.ErrorCode != kerr.CoordinatorLoadInProgress.Code || time.Now().After(deadline) {
+				return r
+			}
+		}
+	}
+	first := init(5, 60000, -1, -1)
+	if first.ErrorCode != 0 || first.ProducerID < 0 || first.ProducerEpoch != 0 {
+		t.Fatalf("first: %+v", first)
+	}
+	second := init(5, 60000, -1, -1)
+	if second.ErrorCode != 0 || second.ProducerID != first.ProducerID || second.ProducerEpoch != 1 {
+		t.Fatalf("second: %+v, want id %d epoch 1", second, first.ProducerID)
+	}
+	wantCode(t, "timeout over transaction.max.timeout.ms", init(5, 900001, -1, -1).ErrorCode, kerr.InvalidTransactionTimeout)
+	wantCode(t, "zero timeout", init(5, 0, -1, -1).ErrorCode, kerr.InvalidTransactionTimeout)
+	wantCode(t, "stale epoch v5", init(5, 60000, first.ProducerID, 0).ErrorCode, kerr.ProducerFenced)
+	wantCode(t, "stale epoch v3", init(3, 60000, first.ProducerID, 0).ErrorCode, kerr.InvalidProducerEpoch)
+	if r := init(5, 60000, second.ProducerID, 1); r.ErrorCode != 0 || r.ProducerEpoch != 2 {
+		t.Fatalf("recovery with the current epoch: %+v, want epoch 2", r)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // Transactions, partition side (KIP-98). A transactional producer's first
 // transactional batch on this partition starts an ongoing transaction at
 // that batch's base offset; the marker the broker writes for the producer
-// (WriteTxnMarker, driven by the future transaction coordinator) ends it.
+// (WriteTxnMarker, driven by the transaction coordinator) ends it.
 // While a transaction is ongoing, read_committed consumers may not read past
 // its first offset: the last stable offset (LSO) is the smallest first
 // offset of the ongoing transactions, or the high watermark if there are
@@ -160,10 +160,12 @@ func (p *Partition) OngoingTransactions() int {
 
 // ProduceTransactional is Produce for the transaction coordinator's path:
 // it also accepts transactional batches (producer id required), which
-// start or continue the producer's ongoing transaction. Produce refuses
-// them (ErrTransactionsUnsupported) because no coordinator exists yet to
-// end a transaction, and a transaction nobody ends would hold the last
-// stable offset back forever.
+// start or continue the producer's ongoing transaction. The produce
+// handler calls it only for partitions the transaction coordinator
+// (internal/txn) has in the producer's ongoing transaction; Produce, the
+// unverified path, refuses them (ErrTransactionsUnsupported), since a
+// transaction no coordinator knows would hold the last stable offset back
+// forever.
 func (p *Partition) ProduceTransactional(data []byte, acks int16, timeout time.Duration) (ProduceResult, error) {
 	return p.produce(data, acks, timeout, true)
 }
