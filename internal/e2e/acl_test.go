@@ -151,6 +151,18 @@ func TestACLs(t *testing.T) {
 	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("alice's commit: %v", err)
 	}
+	// ListGroups shows alice only the groups she can describe; admin sees all.
+	groups, err := aliceAdm.ListGroups(ctx)
+	if err != nil || len(groups) != 1 || groups[group].Group != group {
+		t.Fatalf("alice lists groups %v, %v", groups, err)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{group}
+	// franz-go asks FindCoordinator first, which already refuses bob.
+	dgResp, err := dg.RequestWith(ctx, as("bob"))
+	if !errors.Is(err, kerr.GroupAuthorizationFailed) && (err != nil || len(dgResp.Groups) != 1 || dgResp.Groups[0].ErrorCode != kerr.GroupAuthorizationFailed.Code) {
+		t.Fatalf("bob describing alice's group: %+v, %v", dgResp, err)
+	}
 	// A group without READ is refused.
 	otherGroup := as("alice", kgo.ConsumerGroup("g-other"), kgo.ConsumeTopics(orders))
 	waitFetchError(t, ctx, otherGroup, kerr.GroupAuthorizationFailed)

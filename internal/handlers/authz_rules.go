@@ -265,7 +265,7 @@ func ruleMetadata(a *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response
 			mr.Topics = append(mr.Topics, rt)
 		}
 		return mr
-	}, false
+	}, !all && len(r.Topics) == 0 && r.Version == 0 // v0: no topics would mean all
 }
 
 func ruleCreateTopics(a *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response) kmsg.Response, bool) {
