@@ -16,7 +16,11 @@ func ruleGroup(group func(kmsg.Request) string) authzRule {
 		if a.group(opRead, group(req)) {
 			return nil, nil, false
 		}
-		return withErrorCode(req.ResponseKind(), groupDenied), nil, false
+		resp := withErrorCode(req.ResponseKind(), groupDenied)
+		if jr, ok := resp.(*kmsg.JoinGroupResponse); ok {
+			jr.Generation = -1 // as Kafka answers a refused join
+		}
+		return resp, nil, false
 	}
 }
 
@@ -54,9 +58,28 @@ func ruleOffsetFetch(a *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Respo
 		if !a.group(opDescribe, r.Group) {
 			return withErrorCode(r.ResponseKind(), groupDenied), nil, false
 		}
+		// Named topics the principal cannot describe are refused one by
+		// one; when it asks for all, they are left out.
+		var denied []kmsg.OffsetFetchRequestTopic
+		named := r.Topics != nil
+		if named {
+			denied = split(&r.Topics, func(t *kmsg.OffsetFetchRequestTopic) bool { return a.topic(opDescribe, t.Topic) })
+		}
 		return nil, func(resp kmsg.Response) kmsg.Response {
 			or := resp.(*kmsg.OffsetFetchResponse)
-			or.Topics = keepTopics(a, or.Topics, func(t *kmsg.OffsetFetchResponseTopic) string { return t.Topic })
+			if !named {
+				or.Topics = keepTopics(a, or.Topics, func(t *kmsg.OffsetFetchResponseTopic) string { return t.Topic })
+			}
+			for _, t := range denied {
+				rt := kmsg.NewOffsetFetchResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetFetchResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.Offset, rp.LeaderEpoch = p, topicDenied, -1, -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				or.Topics = append(or.Topics, rt)
+			}
 			return or
 		}, false
 	}
