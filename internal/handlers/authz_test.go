@@ -135,3 +135,24 @@ func TestAuthorization(t *testing.T) {
 	// ApiVersions is always allowed.
 	wantCode(t, "ApiVersions", tb.send(nil, kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse).ErrorCode, errNone)
 }
+
+// TestACLsWithoutAuthorizer: the ACL APIs store and list ACLs without an
+// authorizer (so they can be prepared before it is turned on), and
+// nothing is enforced.
+func TestACLsWithoutAuthorizer(t *testing.T) {
+	tb := startBroker(t, nil)
+	tb.createTopic("t", 1, nil)
+	if codes := tb.createACLs(aclCreation(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral, "User:alice",
+		kmsg.ACLOperationRead, kmsg.ACLPermissionTypeDeny)); codes[0] != 0 {
+		t.Fatalf("create: %v", codes)
+	}
+	resp := tb.send(nil, &kmsg.DescribeACLsRequest{ResourceType: kmsg.ACLResourceTypeTopic, ResourceName: kmsg.StringPtr("t"),
+		ResourcePatternType: kmsg.ACLResourcePatternTypeMatch, Operation: kmsg.ACLOperationAny, PermissionType: kmsg.ACLPermissionTypeAny}).(*kmsg.DescribeACLsResponse)
+	if resp.ErrorCode != 0 || len(resp.Resources) != 1 || len(resp.Resources[0].ACLs) != 1 || resp.Resources[0].ACLs[0].Principal != "User:alice" {
+		t.Fatalf("describe: %+v", resp)
+	}
+	bad := tb.send(nil, &kmsg.DescribeACLsRequest{ResourceType: 42, ResourcePatternType: kmsg.ACLResourcePatternTypeAny,
+		Operation: kmsg.ACLOperationAny, PermissionType: kmsg.ACLPermissionTypeAny}).(*kmsg.DescribeACLsResponse)
+	wantCode(t, "describe with an unknown resource type", bad.ErrorCode, kerr.InvalidRequest)
+	tb.produce("t", 0, 1, []byte("v")) // not enforced
+}
