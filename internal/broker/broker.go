@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/spool-mq/spool/internal/auth"
 	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/gateway"
@@ -210,9 +211,13 @@ func Start(ctx context.Context, cfg config.Broker, opts Options) (b *Broker, err
 	})
 	b.syncReplicas()
 
+	var authorizer *auth.Authorizer
+	if cfg.Authorizer.Enabled() {
+		authorizer = auth.NewAuthorizer(cfg.Authorizer.SuperUsers, cfg.Authorizer.AllowEveryoneIfNoACLFound)
+	}
 	h := handlers.New(handlers.Deps{
 		NodeID: cfg.NodeID, Config: &b.cfg, Controller: b.ctrl, Partitions: b.parts, Storage: b.store, Groups: b.groups, Txn: b.txns,
-		Decoder: dec, Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas,
+		Decoder: dec, Logger: logger.With("component", "handlers"), SyncReplicas: b.syncReplicas, Authorizer: authorizer,
 	})
 	// Each listener has its own request budget, so clients cannot starve
 	// replication of request memory.

@@ -144,7 +144,7 @@ Exit status: 0 on success, 1 when the operation failed, 2 on a usage error.`,
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newTopicCmd(env), newProduceCmd(env), newConsumeCmd(env), newGroupCmd(env), newClusterCmd(env), newUserCmd(env))
+	root.AddCommand(newTopicCmd(env), newProduceCmd(env), newConsumeCmd(env), newGroupCmd(env), newClusterCmd(env), newUserCmd(env), newACLCmd(env))
 	for _, newCmd := range extra {
 		root.AddCommand(newCmd(env))
 	}

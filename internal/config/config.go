@@ -227,6 +227,9 @@ type Broker struct {
 	// SASL configures client authentication (sasl.go).
 	SASL SASL
 
+	// Authorizer configures ACL authorization (authorizer.go).
+	Authorizer Authorizer
+
 	// TopicDefaults are broker-level defaults for topic configs, keyed by
 	// the TOPIC config name (retention.ms) although they are set through
 	// the broker name (log.retention.ms). Pass it to ResolveTopicConfig.
@@ -299,6 +302,8 @@ func Default() Broker {
 
 		Limits: DefaultLimits(),
 		SASL:   DefaultSASL(),
+
+		Authorizer: DefaultAuthorizer(),
 
 		ListenerSecurityProtocolMap: DefaultProtocolMap,
 		SSL:                         DefaultSSL(),
@@ -439,6 +444,7 @@ var brokerKeys = func() []brokerKey {
 	}
 	keys = append(keys, limitKeys()...)
 	keys = append(keys, saslKeys()...)
+	keys = append(keys, authorizerKeys()...)
 	keys = append(keys, listenerKeys()...)
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	return keys

@@ -118,6 +118,10 @@ var brokerSetCases = map[string]struct{ good, bad []string }{
 	"transaction.max.timeout.ms":                                  {[]string{"1", "900000"}, []string{"0", "15m"}},
 	"transaction.abort.timed.out.transaction.cleanup.interval.ms": {[]string{"1", "10000"}, []string{"0", "10s"}},
 	"transaction.coordinator.max.ids":                             {[]string{"1", "100000"}, []string{"0", "x"}},
+	"authorizer.class.name":                                       {[]string{"", "spool", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"}, []string{"com.example.Mine"}},
+	"super.users":                                                 {[]string{"", "User:admin", "User:admin; User:ops"}, []string{"admin", "User:a;bob"}},
+	"allow.everyone.if.no.acl.found":                              {[]string{"true", "false"}, []string{"maybe"}},
+	"authorizer.max.acls":                                         {[]string{"1", "100000"}, []string{"0", "many"}},
 }
 
 func TestBrokerSetValidators(t *testing.T) {

@@ -105,6 +105,10 @@ func newCommand(t commandType) (command, error) {
 		return &reassignCmd{}, nil
 	case cmdAlterScram:
 		return &alterScramCmd{}, nil
+	case cmdCreateACLs:
+		return &createACLsCmd{}, nil
+	case cmdDeleteACLs:
+		return &deleteACLsCmd{}, nil
 	}
 	return nil, fmt.Errorf("%w: type %q", ErrUnsupportedCommand, t)
 }

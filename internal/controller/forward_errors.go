@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
+
+	"github.com/spool-mq/spool/internal/auth"
 )
 
 // wireError is an error as it crosses a controller RPC: the names of the
@@ -57,6 +59,8 @@ var forwardedSentinels = []sentinel{
 	{"ErrScramCredentialNotFound", ErrScramCredentialNotFound},
 	{"ErrUnsupportedScramMechanism", ErrUnsupportedScramMechanism},
 	{"ErrUnacceptableCredential", ErrUnacceptableCredential},
+	{"ErrTooManyACLs", ErrTooManyACLs},
+	{"auth.ErrInvalidACL", auth.ErrInvalidACL},
 	{"context.Canceled", context.Canceled},
 	{"context.DeadlineExceeded", context.DeadlineExceeded},
 }

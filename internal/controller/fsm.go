@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/spool-mq/spool/internal/auth"
 )
 
 // state holds the published image and tells readers when it changes.
@@ -140,6 +142,8 @@ type snapshotData struct {
 	// ScramUsers was added after version 1 without a bump: older
 	// snapshots have none.
 	ScramUsers []snapshotUser `json:"scram_users,omitempty"`
+	// ACLs were added likewise: older snapshots have none.
+	ACLs []auth.ACL `json:"acls,omitempty"`
 }
 
 type snapshotBroker struct {
@@ -179,6 +183,7 @@ func snapshotOf(img *Image) snapshotData {
 		ClusterID:      img.ClusterID,
 		NextProducerID: img.NextProducerID,
 		ScramUsers:     scramSnapshot(img),
+		ACLs:           img.acls.All(),
 	}
 	for _, br := range img.SortedBrokers() {
 		snap.Brokers = append(snap.Brokers, snapshotBroker{ID: br.ID, Host: br.Host, Port: br.Port, Rack: br.Rack, Endpoints: br.Endpoints,
@@ -207,6 +212,7 @@ func (snap *snapshotData) image() *Image {
 			InControlledShutdown: br.InControlledShutdown, IncarnationID: br.IncarnationID, Epoch: br.Epoch})
 	}
 	b.restoreScram(snap.ScramUsers)
+	b.next.acls = aclSetOrNil(snap.ACLs)
 	b.copyTopics()
 	for _, st := range snap.Topics {
 		t := &Topic{Name: st.Name, ID: st.ID, Internal: st.Internal, Configs: cloneConfigs(st.Configs),

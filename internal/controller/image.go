@@ -33,6 +33,8 @@ type Image struct {
 	sorted []*Topic // by name
 	// scram holds the SCRAM credentials by user and mechanism (scram.go).
 	scram map[string]map[auth.Mechanism]auth.Credential
+	// acls are the ACL bindings (acl.go); nil when there are none.
+	acls *auth.ACLSet
 }
 
 // Endpoint is one Kafka listener of a broker, as clients should dial it.

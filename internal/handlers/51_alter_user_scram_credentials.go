@@ -13,8 +13,8 @@ package handlers
 // 4096..16384 or an empty salt. A user with any refused item has none of
 // its items applied.
 //
-// There is no authorization yet: on a listener that requires SASL, any
-// authenticated user may change credentials (ACLs come later).
+// With an authorizer it needs ALTER on the cluster (authz_admin.go);
+// without one any authenticated user may change credentials.
 
 import (
 	"context"

@@ -112,6 +112,8 @@ var errorTable = []struct {
 	{controller.ErrScramCredentialNotFound, kerr.ResourceNotFound},
 	{controller.ErrUnsupportedScramMechanism, kerr.UnsupportedSaslMechanism},
 	{controller.ErrUnacceptableCredential, kerr.UnacceptableCredential},
+	{controller.ErrTooManyACLs, kerr.PolicyViolation},
+	{auth.ErrInvalidACL, kerr.InvalidRequest},
 	{auth.ErrUnsupportedMechanism, kerr.UnsupportedSaslMechanism},
 	{auth.ErrIllegalState, kerr.IllegalSaslState},
 	{auth.ErrAuthenticationFailed, kerr.SaslAuthenticationFailed},

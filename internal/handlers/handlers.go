@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/spool-mq/spool/internal/auth"
 	"github.com/spool-mq/spool/internal/config"
 	"github.com/spool-mq/spool/internal/controller"
 	"github.com/spool-mq/spool/internal/group"
@@ -43,6 +44,10 @@ type Deps struct {
 	// Txn is the transaction coordinator; nil makes the transactional
 	// APIs answer COORDINATOR_NOT_AVAILABLE.
 	Txn *txn.Coordinator
+	// Authorizer, when set (authorizer.class.name), authorizes every
+	// request against the image's ACLs (authz.go); nil serves every
+	// request as before ACLs existed.
+	Authorizer *auth.Authorizer
 }
 
 // Handlers serves every implemented Kafka API. It implements server.Handler.
@@ -54,6 +59,7 @@ type Handlers struct {
 	apis        map[int16]api
 	producerIDs producerIDAllocator // InitProducerId's current id block
 	fetchMemory *fetchMemory        // consumer fetch record bytes held at once
+	audit       auditLog            // rate-limited denied-request lines
 }
 
 // api is one implemented Kafka API.
@@ -103,7 +109,11 @@ func (h *Handlers) Supports(key, version int16) bool {
 // Supports accepted, except ApiVersions, which answers any version.
 func (h *Handlers) Handle(ctx context.Context, conn *server.ConnInfo, hdr *server.RequestHeader, req kmsg.Request) kmsg.Response {
 	a := h.apis[req.Key()]
-	return a.serve(h, ctx, &reqContext{hdr: hdr, conn: conn}, req)
+	rc := &reqContext{hdr: hdr, conn: conn}
+	if h.Authorizer != nil {
+		return h.authorize(ctx, a, rc, req)
+	}
+	return a.serve(h, ctx, rc, req)
 }
 
 // image is the metadata image requests are answered from.

@@ -62,8 +62,8 @@ type ConnInfo struct {
 	Listener string
 	// TLSSubject is the principal of the client's verified TLS
 	// certificate in Kafka's form, "User:CN=...,O=...", or "" when the
-	// connection is plaintext or the client sent no certificate. Nothing
-	// authorizes with it yet; it is there for ACLs.
+	// connection is plaintext or the client sent no certificate. ACLs
+	// authorize with it when the connection has no SASL principal.
 	TLSSubject string
 	// Principal is who the connection acts as: "User:<name>" once it has
 	// authenticated with SASL, auth.AnonymousPrincipal before (and on
