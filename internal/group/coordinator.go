@@ -41,6 +41,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/spool-mq/spool/internal/coordlog"
 	"github.com/spool-mq/spool/internal/record"
 )
 
@@ -50,32 +51,10 @@ const TopicName = "__consumer_offsets"
 // Log is the coordinator's view of one partition of __consumer_offsets.
 // The broker adapts its partition replicas to it (see Reconcile); tests use
 // an in-memory log.
-type Log interface {
-	// Append writes one record batch and returns once it is durable. A
-	// batch over the log's size limit fails with an error wrapping
-	// ErrRecordTooLarge.
-	Append(batch []byte) error
-	// Read returns whole batches starting with the one that contains
-	// offset, up to EndOffset, about maxBytes but at least one batch.
-	Read(offset int64, maxBytes int) ([]byte, error)
-	// StartOffset is the first offset in the log.
-	StartOffset() int64
-	// EndOffset is the end of the durable data.
-	EndOffset() int64
-}
+type Log = coordlog.Log
 
 // OwnedPartition is a partition of __consumer_offsets this broker leads.
-type OwnedPartition struct {
-	Index int32
-	// Log is the partition. Log values are compared with ==, so the
-	// dynamic type must be comparable; a different value for the same
-	// index (the replica was recreated) makes the coordinator reload it.
-	Log Log
-	// LeaderEpoch changes when leadership moved away and back; the
-	// partition is then reloaded, since other coordinators may have
-	// written to it meanwhile.
-	LeaderEpoch int32
-}
+type OwnedPartition = coordlog.Partition
 
 // Coordinator is the group coordinator of one broker. It is safe for
 // concurrent use.

@@ -49,6 +49,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/spool-mq/spool/internal/coordlog"
 	"github.com/spool-mq/spool/internal/record"
 )
 
@@ -71,15 +72,7 @@ type TopicPartition struct {
 }
 
 // Log is the coordinator's view of one partition of __transaction_state.
-type Log interface {
-	// Append writes one record batch and returns once it is durable.
-	Append(batch []byte) error
-	// Read returns whole batches starting with the one that contains
-	// offset, about maxBytes but at least one batch.
-	Read(offset int64, maxBytes int) ([]byte, error)
-	StartOffset() int64
-	EndOffset() int64
-}
+type Log = coordlog.Log
 
 // Markers writes transaction markers. The broker's implementation writes
 // to the local leader of the partition (single node); one that sends
@@ -89,14 +82,7 @@ type Markers interface {
 }
 
 // OwnedPartition is a partition of __transaction_state this broker leads.
-type OwnedPartition struct {
-	Index int32
-	// Log values are compared with ==; a different value for the same
-	// index (the replica was recreated) makes the coordinator reload.
-	Log Log
-	// LeaderEpoch is also the coordinator epoch written into markers.
-	LeaderEpoch int32
-}
+type OwnedPartition = coordlog.Partition
 
 // Config configures a Coordinator.
 type Config struct {
