@@ -20,16 +20,15 @@ package group
 // start always rebuilds the latest state.
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/spool-mq/spool/internal/coordlog"
 	"github.com/spool-mq/spool/internal/record"
 )
 
@@ -40,9 +39,6 @@ const (
 	offsetValueExpireVersion = 1
 	groupValueVersion        = 3
 )
-
-// replayReadBytes is how much of the log one read during a load returns.
-const replayReadBytes = 1 << 20
 
 func newBatch(now time.Time) *record.Builder { return record.NewBuilder(now.UnixMilli()) }
 
@@ -120,7 +116,10 @@ func (s *shard) load() {
 	started := time.Now()
 	for {
 		st := newLoadState()
-		err := replay(s.log, s.c.dec, s.isClosed, st.apply)
+		err := coordlog.Replay(s.log, s.c.dec, s.isClosed, func(key, value []byte) error {
+			st.apply(key, value)
+			return nil
+		})
 		if errors.Is(err, errLoadAborted) {
 			return
 		}
@@ -158,55 +157,8 @@ func (s *shard) isClosed() bool {
 	return s.closed
 }
 
-var errLoadAborted = errors.New("load aborted")
-
-// replay calls fn for every record of l, in offset order, up to the end
-// offset it had when replay started.
-func replay(l Log, dec *record.Decoder, aborted func() bool, fn func(key, value []byte)) error {
-	next, end := l.StartOffset(), l.EndOffset()
-	for next < end {
-		if aborted() {
-			return errLoadAborted
-		}
-		data, err := l.Read(next, replayReadBytes)
-		if err != nil {
-			return fmt.Errorf("reading offset %d: %w", next, err)
-		}
-		start := next
-		_, err = record.Batches(data, func(h record.Header, batch []byte) error {
-			if h.NextOffset() <= next {
-				return nil
-			}
-			if !h.Control() {
-				err := dec.Records(batch, func(r *kmsg.Record) bool {
-					if off := h.BaseOffset + int64(r.OffsetDelta); off >= next && off < end {
-						value := r.Value
-						if h.Codec() != record.CodecNone {
-							// The decoder reuses its buffer for the next
-							// record, and loaded groups keep slices of
-							// the value.
-							value = bytes.Clone(value)
-						}
-						fn(r.Key, value)
-					}
-					return true
-				})
-				if err != nil {
-					return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
-				}
-			}
-			next = h.NextOffset()
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if next == start {
-			return fmt.Errorf("no progress reading offset %d of %d", next, end)
-		}
-	}
-	return nil
-}
+// errLoadAborted means the shard was given up while it loaded.
+var errLoadAborted = coordlog.ErrReplayAborted
 
 // loadState accumulates the latest record per key during a replay.
 type loadState struct {

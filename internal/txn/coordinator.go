@@ -396,7 +396,7 @@ func (s *shard) unload() {
 func (s *shard) load() {
 	for {
 		ids := map[string]*meta{}
-		err := replay(s.log, s.c.cfg.Decoder, func(key, value []byte) error {
+		err := coordlog.Replay(s.log, s.c.cfg.Decoder, nil, func(key, value []byte) error {
 			id, m, err := decodeMeta(key, value)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/spool-mq/spool/internal/coordlog"
 	"github.com/spool-mq/spool/internal/group"
 	"github.com/spool-mq/spool/internal/record"
 )
@@ -61,7 +62,7 @@ func (l *memLog) EndOffset() int64 {
 func (l *memLog) lastState(t *testing.T, id string) *meta {
 	t.Helper()
 	var last *meta
-	if err := replay(l, record.NewDecoder(), func(k, v []byte) error {
+	if err := coordlog.Replay(l, record.NewDecoder(), nil, func(k, v []byte) error {
 		got, m, err := decodeMeta(k, v)
 		if err == nil && got == id {
 			last = m

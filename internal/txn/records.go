@@ -7,7 +7,6 @@ package txn
 // latest record per id, so a replay from the start rebuilds the state.
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,9 +16,6 @@ import (
 
 	"github.com/spool-mq/spool/internal/record"
 )
-
-// replayReadBytes is how much of the log one read during a load returns.
-const replayReadBytes = 1 << 20
 
 func metaKey(id string) []byte {
 	k := kmsg.TxnMetadataKey{Version: 0, TransactionalID: id}
@@ -83,52 +79,4 @@ func decodeMeta(key, value []byte) (string, *meta, error) {
 		}
 	}
 	return m.id, m, nil
-}
-
-// replay calls fn for every record of l, in offset order, up to the end
-// offset it had when replay started. Control batches are skipped.
-func replay(l Log, dec *record.Decoder, fn func(key, value []byte) error) error {
-	next, end := l.StartOffset(), l.EndOffset()
-	for next < end {
-		data, err := l.Read(next, replayReadBytes)
-		if err != nil {
-			return fmt.Errorf("reading offset %d: %w", next, err)
-		}
-		start := next
-		_, err = record.Batches(data, func(h record.Header, batch []byte) error {
-			if h.NextOffset() <= next {
-				return nil
-			}
-			if !h.Control() {
-				var ferr error
-				err := dec.Records(batch, func(r *kmsg.Record) bool {
-					if off := h.BaseOffset + int64(r.OffsetDelta); off >= next && off < end {
-						var value []byte
-						if r.Value != nil {
-							value = bytes.Clone(r.Value)
-						}
-						if ferr = fn(bytes.Clone(r.Key), value); ferr != nil {
-							return false
-						}
-					}
-					return true
-				})
-				if err == nil {
-					err = ferr
-				}
-				if err != nil {
-					return fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
-				}
-			}
-			next = h.NextOffset()
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if next == start {
-			return fmt.Errorf("no progress reading offset %d of %d", next, end)
-		}
-	}
-	return nil
 }
